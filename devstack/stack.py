@@ -1,0 +1,123 @@
+"""The whole local stack in one process: moto S3, the Bedrock emulator and the REST gateway.
+
+It points the real ``service`` at the local endpoints through the same environment variables a
+Lambda would read (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``IMAGEGEN_*``)
+and restores the environment when stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from devstack.bedrock_emulator import BedrockEmulatorServer
+from devstack.gateway import GatewayServer
+from service import config
+from service.handler import get_generator, lambda_handler
+
+LOCAL_REGION = "us-west-2"
+LOCAL_BUCKET = "imagegen-local-images"
+
+
+class LocalStack:
+    """Start with ``start()`` (or ``with LocalStack() as stack``); ``stack.url`` is the API."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        env: Mapping[str, str] | None = None,
+        serve_retired: bool = False,
+        latency_seconds: float = 0.0,
+        timeout_seconds: float = 29.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.extra_env = dict(env or {})
+        self.timeout_seconds = timeout_seconds
+        self.s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.bedrock = BedrockEmulatorServer(
+            serve_retired=serve_retired, latency_seconds=latency_seconds
+        )
+        self.gateway: GatewayServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    @property
+    def url(self) -> str:
+        assert self.gateway is not None, "call start() first"
+        return self.gateway.url
+
+    @property
+    def s3_url(self) -> str:
+        host, port = self.s3.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def bucket(self) -> str:
+        return os.environ[config.BUCKET]
+
+    def _set_env(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def health(self) -> dict:
+        return {
+            "status": "ok",
+            "api": self.url,
+            "s3_endpoint": self.s3_url,
+            "bedrock_endpoint": self.bedrock.url,
+            "bucket": self.bucket,
+            "region": os.environ[config.REGION],
+            "emulated": True,
+            "note": "Bedrock is emulated locally: images are labelled stand-ins, not model output.",
+        }
+
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+        self.s3.start()
+        self.bedrock.start()
+        self._set_env(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                    config.REGION: LOCAL_REGION,
+                "AWS_ENDPOINT_URL_S3": self.s3_url,
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
+                config.BUCKET: LOCAL_BUCKET,
+                **self.extra_env,
+            }
+        )
+        boto3.client("s3", region_name=os.environ[config.REGION]).create_bucket(
+            Bucket=self.bucket,
+            CreateBucketConfiguration={"LocationConstraint": os.environ[config.REGION]},
+        )
+        get_generator.cache_clear()
+        get_generator()  # fail fast on bad configuration, as a cold start would
+        self.gateway = GatewayServer(
+            lambda_handler, self.health, self.host, self.port, timeout_seconds=self.timeout_seconds
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self.gateway:
+            self.gateway.stop()
+        self.bedrock.stop()
+        self.s3.stop()
+        get_generator.cache_clear()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,148 @@
+"""Settings read once per container from environment variables and validated at start.
+
+A misconfigured deployment fails its first request with a message that names the variable,
+rather than generating images into the wrong place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from service.catalogue import Catalogue
+
+# Environment variable names: the contract with infra/ and the local stack.
+BUCKET = "IMAGEGEN_BUCKET"
+DEFAULT_MODEL = "IMAGEGEN_DEFAULT_MODEL"
+ALLOWED_MODELS = "IMAGEGEN_ALLOWED_MODELS"
+ENABLED_RETIRED_MODELS = "IMAGEGEN_ENABLED_RETIRED_MODELS"
+URL_EXPIRY_SECONDS = "IMAGEGEN_URL_EXPIRY_SECONDS"
+KEY_PREFIX = "IMAGEGEN_KEY_PREFIX"
+LOG_LEVEL = "IMAGEGEN_LOG_LEVEL"
+TIME_BUDGET_SECONDS = "IMAGEGEN_TIME_BUDGET_SECONDS"
+MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
+RETRY_AFTER_SECONDS = "IMAGEGEN_RETRY_AFTER_SECONDS"
+REGION = "AWS_REGION"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# API Gateway's integration timeout is 29 s; leave room to store, presign and answer.
+DEFAULT_TIME_BUDGET_SECONDS = 26.0
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the SigV4 maximum
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable deployment."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str
+    region: str
+    default_model: str
+    allowed_models: tuple[str, ...]  # names as configured; empty means every catalogue model
+    enabled_retired_models: tuple[str, ...]
+    url_expiry_seconds: int
+    key_prefix: str
+    log_level: str
+    time_budget_seconds: float
+    max_images: int
+    retry_after_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], catalogue: Catalogue) -> Settings:
+        problems: list[str] = []
+
+        def number(name: str, default: str, kind: type, low: float, high: float):
+            raw = env.get(name, default).strip()
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a {kind.__name__}")
+                return kind(default)
+            if not low <= value <= high:
+                problems.append(f"{name}={raw} must be between {low} and {high}")
+            return value
+
+        def names(name: str) -> tuple[str, ...]:
+            items = tuple(x.strip() for x in env.get(name, "").split(",") if x.strip())
+            problems.extend(
+                f"{name}: unknown model {item!r} (not in catalogue.json)"
+                for item in items
+                if catalogue.find(item) is None
+            )
+            return items
+
+        bucket = env.get(BUCKET, "").strip()
+        if len(bucket) < 3:
+            problems.append(f"{BUCKET} must name the S3 bucket for generated images")
+        region = env.get(REGION, "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
+        if not region:
+            problems.append(f"{REGION} must be set (the Bedrock and S3 region)")
+        log_level = env.get(LOG_LEVEL, "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            problems.append(f"{LOG_LEVEL}={log_level!r} must be one of {', '.join(LOG_LEVELS)}")
+        prefix = env.get(KEY_PREFIX, "images/").strip().lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+
+        allowed = names(ALLOWED_MODELS)
+        retired = names(ENABLED_RETIRED_MODELS)
+        default_model = env.get(DEFAULT_MODEL, "stable-image-core").strip()
+        if catalogue.find(default_model) is None:
+            problems.append(f"{DEFAULT_MODEL}: unknown model {default_model!r}")
+
+        settings = cls(
+            bucket=bucket,
+            region=region,
+            default_model=default_model,
+            allowed_models=allowed,
+            enabled_retired_models=retired,
+            url_expiry_seconds=number(URL_EXPIRY_SECONDS, "3600", int, 1, MAX_PRESIGN_SECONDS),
+            key_prefix=prefix,
+            log_level=log_level,
+            time_budget_seconds=number(
+                TIME_BUDGET_SECONDS, str(DEFAULT_TIME_BUDGET_SECONDS), float, 0.1, 900
+            ),
+            max_images=number(MAX_IMAGES, "4", int, 1, 10),
+            retry_after_seconds=number(RETRY_AFTER_SECONDS, "5", int, 1, 3600),
+        )
+        if (
+            allowed
+            and catalogue.find(default_model)
+            and not settings.is_allowed(default_model, catalogue)
+        ):
+            problems.append(f"{DEFAULT_MODEL}={default_model} is not in {ALLOWED_MODELS}")
+        default = catalogue.find(default_model)
+        if (
+            default is not None
+            and default.is_retired(date.today())
+            and not settings.retired_enabled(default_model, catalogue)
+        ):
+            problems.append(
+                f"{DEFAULT_MODEL}={default_model} reached end of life on {default.end_of_life};"
+                f" use {default.replacement} or list it in {ENABLED_RETIRED_MODELS}"
+            )
+        if problems:
+            raise ConfigError("invalid imagegen configuration: " + "; ".join(problems))
+        return settings
+
+    def is_allowed(self, name: str, catalogue: Catalogue) -> bool:
+        """Aliases and model ids of listed models are allowed; profile ids only when listed."""
+        model = catalogue.find(name)
+        if model is None:
+            return False
+        if name in model.inference_profiles:
+            return name in self.allowed_models
+        return not self.allowed_models or any(
+            catalogue.find(a) is model for a in self.allowed_models
+        )
+
+    def retired_enabled(self, name: str, catalogue: Catalogue) -> bool:
+        model = catalogue.find(name)
+        return any(catalogue.find(r) is model for r in self.enabled_retired_models)
+
+
+def settings_from_environ(catalogue: Catalogue) -> Settings:
+    return Settings.from_env(os.environ, catalogue)

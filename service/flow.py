@@ -1,0 +1,203 @@
+"""The generation flow: validate -> adapter -> Bedrock -> store -> presign. It knows no HTTP.
+
+Bedrock calls run in a small shared pool (Stability models make one image per call) and the
+whole flow answers by a deadline, so API Gateway never cuts a request off without an answer.
+Images are stored only after every call has succeeded: a failed request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from service import bedrock, imageinfo
+from service.adapters import ModelImage, for_family
+from service.catalogue import Catalogue
+from service.config import Settings
+from service.errors import ModelFailed, ModelTimeout
+from service.storage import ImageStore, new_key, utcnow
+from service.validation import ImageRequest, parse_request
+
+logger = logging.getLogger("imagegen")
+MAX_PARALLEL_CALLS = 4
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    url: str
+    key: str
+    width: int
+    height: int
+    seed: int
+    content_type: str
+    bytes: int
+
+
+def prompt_digest(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def plan_calls(request: ImageRequest) -> list[tuple[int, int]]:
+    """Split the requested images into (count, seed) per Bedrock call.
+
+    Without a seed the service picks one, so the caller always learns a seed that reproduces
+    the image; consecutive calls get consecutive seeds so their images differ.
+    """
+    limits = request.model.limits
+    base = request.seed if request.seed is not None else secrets.randbelow(limits.seed_max) + 1
+    calls, done = [], 0
+    while done < request.number_of_images:
+        count = min(limits.images_per_call, request.number_of_images - done)
+        seed = base if base == 0 else (base + done - 1) % limits.seed_max + 1
+        calls.append((count, seed))
+        done += count
+    return calls
+
+
+class Generator:
+    """Turns a request body into stored images; one per container, reused across requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalogue: Catalogue,
+        bedrock_client: Any,
+        store: ImageStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self._bedrock = bedrock_client
+        self.store = store
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="bedrock")
+
+    def _invoke(self, request: ImageRequest, count: int, seed: int) -> list[ModelImage]:
+        adapter = for_family(request.model.family)
+        payload = bedrock.invoke(
+            self._bedrock,
+            request.invoke_id,
+            adapter.request_body(request, count, seed),
+            region=self.settings.region,
+            retry_after=self.settings.retry_after_seconds,
+        )
+        return adapter.parse_response(payload, count, seed)
+
+    def _gather(self, futures: list[Future], deadline: float) -> list:
+        done, pending = wait(
+            futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION
+        )
+        for future in futures:
+            if future in done and future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()
+        if pending:
+            for other in pending:
+                other.cancel()
+            raise ModelTimeout("the model did not answer within the request's time budget")
+        return [future.result() for future in futures]
+
+    def _store(self, request: ImageRequest, image: ModelImage, now: datetime) -> StoredImage:
+        try:
+            info = imageinfo.inspect(image.data)
+        except imageinfo.NotAnImage as exc:
+            raise ModelFailed(f"the model returned data that is not an image ({exc})") from exc
+        key = new_key(self.settings.key_prefix, info.format, now)
+        content_type = f"image/{info.format}"
+        self.store.put(
+            key,
+            image.data,
+            content_type,
+            {
+                "model": request.model.id,
+                "seed": str(image.seed),
+                "prompt-sha256": prompt_digest(request.prompt),
+            },
+        )
+        return StoredImage(
+            self.store.presign(key),
+            key,
+            info.width,
+            info.height,
+            image.seed,
+            content_type,
+            len(image.data),
+        )
+
+    def generate(self, body: Any, deadline: float) -> dict[str, Any]:
+        """Validate ``body``, generate, store and presign; answer by ``deadline`` (monotonic)."""
+        started = time.monotonic()
+        now = self._clock()
+        request = parse_request(body, self.settings, self.catalogue, now.date())
+        calls = plan_calls(request)
+        batches = self._gather(
+            [self._pool.submit(self._invoke, request, count, seed) for count, seed in calls],
+            deadline,
+        )
+        images = [image for batch in batches for image in batch]
+        model_ms = int((time.monotonic() - started) * 1000)
+        notes = list(request.notes)
+        if len(images) < request.number_of_images:
+            notes.append(
+                f"{request.number_of_images - len(images)} of"
+                f" {request.number_of_images} images were blocked by the content filter"
+            )
+        stored = self._gather(
+            [self._pool.submit(self._store, request, image, now) for image in images], deadline
+        )
+        price = request.model.price_usd_per_image
+        result = {
+            "image_url": stored[0].url,
+            "images": [asdict(s) for s in stored],
+            "model": request.model.alias,
+            "model_id": request.invoke_id,
+            "expires_at": (now + timedelta(seconds=self.store.expiry_seconds))
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+            "cost": {
+                "estimated_usd": round(price * len(stored), 6),
+                "per_image_usd": price,
+                "note": self.catalogue.price_source,
+            },
+        }
+        if notes:
+            result["notes"] = notes
+        fields = {
+            "model": request.invoke_id,
+            "images": len(stored),
+            "bytes": sum(s.bytes for s in stored),
+            "model_ms": model_ms,
+            "total_ms": int((time.monotonic() - started) * 1000),
+            "estimated_usd": result["cost"]["estimated_usd"],
+        }
+        if logger.isEnabledFor(logging.DEBUG):
+            fields["prompt"] = request.prompt
+        logger.info("images generated", extra={"fields": fields})
+        return result
+
+    def models(self, today: date) -> dict[str, Any]:
+        """The models this deployment serves, with limits, lifecycle and estimated prices."""
+        models = []
+        for model in self.catalogue.models:
+            if not self.settings.is_allowed(model.alias, self.catalogue):
+                continue
+            entry = model.as_dict()
+            entry["usable"] = not model.is_retired(today) or self.settings.retired_enabled(
+                model.alias, self.catalogue
+            )
+            entry["default"] = self.catalogue.find(self.settings.default_model) is model
+            models.append(entry)
+        return {
+            "default_model": self.settings.default_model,
+            "models": models,
+            "price_source": self.catalogue.price_source,
+        }

@@ -1,0 +1,199 @@
+"""API Gateway REST (proxy) handler: parse the event, call the flow, shape the answer.
+
+This is the only module that knows about HTTP. Every failure becomes a JSON error with a
+documented status; a genuine bug is a 500 without a trace in the body (the trace is logged).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from service import aws, logs
+from service.catalogue import default_catalogue
+from service.config import ConfigError, settings_from_environ
+from service.errors import (
+    ImageGenError,
+    InvalidField,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Throttled,
+    UnsupportedMediaType,
+)
+from service.flow import Generator
+from service.storage import ImageStore
+
+logger = logging.getLogger("imagegen")
+
+MAX_BODY_BYTES = 64 * 1024
+SAFETY_MARGIN_SECONDS = 1.0
+ROUTES = {"/images": "POST", "/models": "GET"}
+
+
+@lru_cache(maxsize=1)
+def get_generator() -> Generator:
+    """Build settings, clients and the generator once per container (cold start)."""
+    catalogue = default_catalogue()
+    settings = settings_from_environ(catalogue)
+    logs.configure(settings.log_level)
+    store = ImageStore(aws.s3(settings), settings.bucket, settings.url_expiry_seconds)
+    return Generator(settings, catalogue, aws.bedrock_runtime(settings), store)
+
+
+def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+        "body": json.dumps(body),
+    }
+
+
+def _error_response(error: ImageGenError, request_id: str) -> dict:
+    headers = {"X-Request-Id": request_id}
+    if isinstance(error, Throttled):
+        headers["Retry-After"] = str(error.retry_after)
+    return _response(error.status_code, error.to_body(), headers)
+
+
+def _header(event: dict, name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidJson(f"duplicate key {key!r} in the JSON body", field=key)
+        result[key] = value
+    return result
+
+
+def parse_json_body(event: dict) -> Any:
+    """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
+    content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
+    if content_type.lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {content_type[:100]!r}",
+            field="Content-Type",
+        )
+    raw = event.get("body")
+    if raw is None or raw == "":
+        raise InvalidJson('the request body is empty; send {"prompt": "..."}', field="body")
+    if not isinstance(raw, str):
+        raise InvalidJson("the request body must be text", field="body")
+    if len(raw) > MAX_BODY_BYTES * 4 // 3 + 4:
+        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
+    try:
+        data = (
+            base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        )
+    except (binascii.Error, ValueError):
+        raise InvalidJson(
+            "the body is marked base64 but is not valid base64", field="body"
+        ) from None
+    except UnicodeEncodeError:
+        raise InvalidJson("the body is not valid UTF-8", field="body") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+    except UnicodeDecodeError:
+        raise InvalidJson("the body is not valid UTF-8", field="body") from None
+    except RecursionError:
+        raise InvalidJson("the JSON body is nested too deeply", field="body") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidJson(
+            f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
+        ) from None
+
+
+def _deadline(generator: Generator, context: Any) -> float:
+    budget = generator.settings.time_budget_seconds
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        budget = min(budget, remaining() / 1000 - SAFETY_MARGIN_SECONDS)
+    return time.monotonic() + budget
+
+
+def _route(event: dict, context: Any) -> dict:
+    path = event.get("resource") or event.get("path") or ""
+    method = (event.get("httpMethod") or "").upper()
+    if path not in ROUTES:
+        raise NotFound(f"no route {path!r}; see GET /models and POST /images")
+    if method != ROUTES[path]:
+        raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only")
+    generator = get_generator()
+    if path == "/models":
+        return _response(200, generator.models(datetime.now(UTC).date()))
+    body = parse_json_body(event)
+    return _response(200, generator.generate(body, _deadline(generator, context)))
+
+
+def lambda_handler(event: dict, context: Any) -> dict:
+    """Entry point for API Gateway REST proxy events."""
+    request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    token = logs.request_id.set(request_id)
+    try:
+        if not isinstance(event, dict):
+            raise InvalidField("the event is not an API Gateway proxy event", field="event")
+        response = _route(event, context)
+        response["headers"]["X-Request-Id"] = request_id
+        return response
+    except ImageGenError as error:
+        level = logging.ERROR if error.status_code >= 500 else logging.INFO
+        logger.log(
+            level,
+            "request failed",
+            extra={
+                "fields": {
+                    "status": error.status_code,
+                    "code": error.code,
+                    "field": error.field,
+                    "cause": type(error.__cause__).__name__ if error.__cause__ else None,
+                }
+            },
+        )
+        return _error_response(error, request_id)
+    except ConfigError as error:
+        logger.error("configuration error", extra={"fields": {"detail": str(error)}})
+        return _response(
+            500,
+            {
+                "error": {
+                    "code": "configuration_error",
+                    "message": "the service is misconfigured; see its logs",
+                }
+            },
+            {"X-Request-Id": request_id},
+        )
+    except Exception:
+        logger.exception("unhandled error")
+        return _response(
+            500,
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": "internal error; quote the request id",
+                }
+            },
+            {"X-Request-Id": request_id},
+        )
+    finally:
+        logs.request_id.reset(token)

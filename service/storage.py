@@ -1,0 +1,73 @@
+"""Private S3 storage: write-once keys that cannot collide, and SigV4 presigned GET URLs."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.errors import NotFound, StorageFailed
+
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+
+def new_key(prefix: str, image_format: str, now: datetime) -> str:
+    """``images/YYYY/MM/DD/<128-bit random id>.<ext>``: unique without coordination."""
+    return f"{prefix}{now:%Y/%m/%d}/{secrets.token_hex(16)}.{EXTENSIONS[image_format]}"
+
+
+class ImageStore:
+    """Puts images without ever overwriting and presigns them for a limited time."""
+
+    def __init__(self, s3, bucket: str, expiry_seconds: int) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.expiry_seconds = expiry_seconds
+
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata=metadata,
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise StorageFailed(f"could not store the image ({code or 'S3 error'})") from exc
+        except BotoCoreError as exc:
+            raise StorageFailed("could not reach image storage") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageFailed("could not read image storage") from exc
+        except BotoCoreError as exc:
+            raise StorageFailed("could not reach image storage") from exc
+        return True
+
+    def presign(self, key: str) -> str:
+        try:
+            return self._s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self.expiry_seconds,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageFailed("could not sign the image URL") from exc
+
+    def presign_existing(self, key: str) -> str:
+        """A fresh URL for an image stored earlier; 404 if there is no such image."""
+        if not self.exists(key):
+            raise NotFound(f"no image with key {key!r}", field="key")
+        return self.presign(key)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

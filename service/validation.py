@@ -1,0 +1,307 @@
+"""Turn a request body into a fully resolved ``ImageRequest``, or a 400 naming the field and limit.
+
+Everything is checked against the model's catalogue limits before Bedrock is called, because a
+call that Bedrock rejects still costs latency and a rejected field is easier to fix when named.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from service.catalogue import Catalogue, ModelSpec, Range, SizeRule
+from service.config import Settings
+from service.errors import InvalidField, ModelRetired
+
+FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "model",
+    "width",
+    "height",
+    "aspect_ratio",
+    "seed",
+    "cfg_scale",
+    "steps",
+    "style_preset",
+    "number_of_images",
+    "output_format",
+)
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_ALLOWED_CONTROLS = {"\n", "\r", "\t"}
+_MAX_REQUEST_SIDE = 8192
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """A validated request: every value within the chosen model's limits."""
+
+    prompt: str
+    negative_prompt: str | None
+    model: ModelSpec
+    invoke_id: str  # the model id or inference-profile id sent to Bedrock
+    width: int
+    height: int
+    aspect_ratio: str | None  # set for models that take an aspect ratio
+    seed: int | None  # None: the service picks one per call
+    cfg_scale: float | None
+    steps: int | None
+    style_preset: str | None
+    number_of_images: int
+    output_format: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.output_format]
+
+
+def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidField(f"'{name}' is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(f"'{name}' must be a string", field=name)
+    value = value.strip()
+    if not value:
+        if required:
+            raise InvalidField(f"'{name}' must not be empty", field=name)
+        return None
+    if len(value) > max_length:
+        raise InvalidField(
+            f"'{name}' is {len(value)} characters; this model accepts at most {max_length}",
+            field=name,
+        )
+    for ch in value:
+        if ch in _ALLOWED_CONTROLS:
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            raise InvalidField(
+                f"'{name}' contains a control character (U+{ord(ch):04X})", field=name
+            )
+        if category == "Cs":
+            raise InvalidField(f"'{name}' contains an unpaired surrogate", field=name)
+    return value
+
+
+def _integer(body: dict, name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidField(f"'{name}' must be an integer", field=name)
+    if not low <= value <= high:
+        raise InvalidField(f"'{name}' must be between {low} and {high}", field=name)
+    return value
+
+
+def _number(body: dict, name: str, model: ModelSpec, limit: Range | None) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if limit is None:
+        raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidField(f"'{name}' must be a number", field=name)
+    if not limit.min <= value <= limit.max:
+        raise InvalidField(
+            f"'{name}' must be between {limit.min:g} and {limit.max:g} for model {model.alias}",
+            field=name,
+        )
+    return value
+
+
+def _choice(body: dict, name: str, choices: tuple[str, ...], model: ModelSpec) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(f"'{name}' must be a string", field=name)
+    if not choices:
+        raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
+    if value not in choices:
+        raise InvalidField(
+            f"'{name}' must be one of {', '.join(choices)} for model {model.alias}", field=name
+        )
+    return value
+
+
+def _resolve_model(
+    body: dict, settings: Settings, catalogue: Catalogue, today: date
+) -> tuple[ModelSpec, str]:
+    name = body.get("model", settings.default_model)
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidField("'model' must be a non-empty string", field="model")
+    name = name.strip()
+    model = catalogue.find(name)
+    allowed = [m.alias for m in catalogue.models if settings.is_allowed(m.alias, catalogue)]
+    if model is None or not settings.is_allowed(name, catalogue):
+        raise InvalidField(
+            f"'model' {name!r} is not available here; choose one of {', '.join(allowed)}",
+            field="model",
+        )
+    if model.is_retired(today) and not settings.retired_enabled(name, catalogue):
+        raise ModelRetired(
+            f"model {model.alias} ({model.id}) reached end of life on Bedrock on "
+            f"{model.end_of_life}; use {model.replacement} instead",
+            field="model",
+        )
+    invoke_id = name if name in model.inference_profiles else model.id
+    return model, invoke_id
+
+
+def _ratio_name(ratio: str) -> float:
+    w, h = ratio.split(":")
+    return int(w) / int(h)
+
+
+def _nearest_ratio(rule: SizeRule, width: int, height: int) -> str:
+    target = math.log(width / height)
+    return min(rule.aspect_ratios, key=lambda r: abs(math.log(_ratio_name(r)) - target))
+
+
+def _nearest_fixed(rule: SizeRule, ratio: float) -> tuple[int, int]:
+    return min(rule.sizes, key=lambda s: (abs(math.log(s[0] / s[1] / ratio)), -s[0] * s[1]))
+
+
+def _check_range(rule: SizeRule, model: ModelSpec, width: int, height: int) -> None:
+    for name, side in (("width", width), ("height", height)):
+        if not rule.min_side <= side <= rule.max_side or side % rule.multiple_of:
+            raise InvalidField(
+                f"'{name}' must be between {rule.min_side} and {rule.max_side} and a multiple of"
+                f" {rule.multiple_of} for model {model.alias}",
+                field=name,
+            )
+    if width * height > rule.max_pixels:
+        raise InvalidField(
+            f"'width' x 'height' is {width * height} pixels; model {model.alias} allows at most"
+            f" {rule.max_pixels}",
+            field="width",
+        )
+    if not rule.min_ratio <= width / height <= rule.max_ratio:
+        raise InvalidField(
+            f"'width'/'height' ratio must be between {rule.min_ratio:g} and {rule.max_ratio:g}",
+            field="width",
+        )
+
+
+def _size_from_ratio_in_range(rule: SizeRule, ratio: float) -> tuple[int, int]:
+    pixels = rule.default_size[0] * rule.default_size[1]
+    step = rule.multiple_of
+    width = round(math.sqrt(pixels * ratio) / step) * step
+    height = round(math.sqrt(pixels / ratio) / step) * step
+    return width, height
+
+
+def _resolve_size(body: dict, model: ModelSpec) -> tuple[int, int, str | None, tuple[str, ...]]:
+    """Return (width, height, aspect_ratio, notes) the model will be asked for."""
+    rule = model.limits.size
+    width = _integer(body, "width", 1, _MAX_REQUEST_SIDE)
+    height = _integer(body, "height", 1, _MAX_REQUEST_SIDE)
+    ratio = body.get("aspect_ratio")
+    if (width is None) != (height is None):
+        missing = "height" if height is None else "width"
+        raise InvalidField(
+            f"'width' and 'height' go together; '{missing}' is missing", field=missing
+        )
+    if ratio is not None and width is not None:
+        raise InvalidField(
+            "give either 'aspect_ratio' or 'width'+'height', not both", field="aspect_ratio"
+        )
+    if ratio is not None:
+        if not isinstance(ratio, str) or ":" not in ratio:
+            raise InvalidField("'aspect_ratio' must be a string like '16:9'", field="aspect_ratio")
+        try:
+            ratio_value = _ratio_name(ratio)
+        except (ValueError, ZeroDivisionError):
+            raise InvalidField(
+                "'aspect_ratio' must be a string like '16:9'", field="aspect_ratio"
+            ) from None
+        if rule.mode == "aspect_ratio":
+            if ratio not in rule.aspect_ratios:
+                raise InvalidField(
+                    f"'aspect_ratio' must be one of {', '.join(rule.aspect_ratios)}"
+                    f" for model {model.alias}",
+                    field="aspect_ratio",
+                )
+            w, h = rule.aspect_ratios[ratio]
+            return w, h, ratio, ()
+        if rule.mode == "fixed":
+            w, h = _nearest_fixed(rule, ratio_value)
+        else:
+            w, h = _size_from_ratio_in_range(rule, ratio_value)
+            _check_range(rule, model, w, h)
+        note = f"aspect_ratio {ratio} mapped to {w}x{h} (model {model.alias} takes pixel sizes)"
+        return w, h, None, (note,)
+    if width is None or height is None:
+        if rule.mode == "aspect_ratio":
+            ratio = rule.default_aspect_ratio
+            w, h = rule.aspect_ratios[ratio]
+            return w, h, ratio, ()
+        return rule.default_size[0], rule.default_size[1], None, ()
+    if rule.mode == "aspect_ratio":
+        ratio = _nearest_ratio(rule, width, height)
+        w, h = rule.aspect_ratios[ratio]
+        note = (
+            f"width/height {width}x{height} mapped to aspect_ratio {ratio} "
+            f"(model {model.alias} takes an aspect ratio, not pixel sizes)"
+        )
+        return w, h, ratio, (note,)
+    if rule.mode == "fixed":
+        if (width, height) not in rule.sizes:
+            sizes = ", ".join(f"{w}x{h}" for w, h in rule.sizes)
+            raise InvalidField(
+                f"'width'x'height' {width}x{height} is not offered by model {model.alias};"
+                f" choose one of {sizes}",
+                field="width",
+            )
+        return width, height, None, ()
+    _check_range(rule, model, width, height)
+    return width, height, None, ()
+
+
+def parse_request(body: Any, settings: Settings, catalogue: Catalogue, today: date) -> ImageRequest:
+    """Validate a decoded JSON body for ``POST /images``."""
+    if not isinstance(body, dict):
+        raise InvalidField('the body must be a JSON object like {"prompt": "..."}', field="body")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise InvalidField(
+            f"unknown field '{unknown[0]}'; accepted fields: {', '.join(FIELDS)}", field=unknown[0]
+        )
+    model, invoke_id = _resolve_model(body, settings, catalogue, today)
+    limits = model.limits
+    prompt = _text(body, "prompt", limits.prompt_max_length, required=True)
+    negative = _text(body, "negative_prompt", limits.negative_prompt_max_length, required=False)
+    width, height, ratio, notes = _resolve_size(body, model)
+    max_images = min(limits.max_images, settings.max_images)
+    count = _integer(body, "number_of_images", 1, max_images)
+    steps = _number(body, "steps", model, limits.steps)
+    if steps is not None and not isinstance(steps, int):
+        raise InvalidField("'steps' must be an integer", field="steps")
+    output_format = body.get("output_format", limits.output_formats[0])
+    return ImageRequest(
+        prompt=prompt or "",
+        negative_prompt=negative,
+        model=model,
+        invoke_id=invoke_id,
+        width=width,
+        height=height,
+        aspect_ratio=ratio,
+        seed=_integer(body, "seed", 0, limits.seed_max),
+        cfg_scale=_number(body, "cfg_scale", model, limits.cfg_scale),
+        steps=steps,
+        style_preset=_choice(body, "style_preset", limits.style_presets, model),
+        number_of_images=count or 1,
+        output_format=_choice(
+            {"output_format": output_format}, "output_format", limits.output_formats, model
+        )
+        or "png",
+        notes=notes,
+    )
