@@ -85,7 +85,7 @@ class LocalStack:
             {
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
-                    config.REGION: LOCAL_REGION,
+                config.REGION: LOCAL_REGION,
                 "AWS_ENDPOINT_URL_S3": self.s3_url,
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
                 config.BUCKET: LOCAL_BUCKET,
