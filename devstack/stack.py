@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 
 import boto3
@@ -20,7 +21,6 @@ from service import config
 from service.handler import get_generator, lambda_handler
 
 LOCAL_REGION = "us-west-2"
-LOCAL_BUCKET = "imagegen-local-images"
 
 
 class LocalStack:
@@ -32,11 +32,13 @@ class LocalStack:
         port: int = 0,
         *,
         env: Mapping[str, str] | None = None,
+        region: str = LOCAL_REGION,
         serve_retired: bool = False,
         latency_seconds: float = 0.0,
         timeout_seconds: float = 29.0,
     ) -> None:
         self.host, self.port = host, port
+        self.region = region
         self.extra_env = dict(env or {})
         self.timeout_seconds = timeout_seconds
         self.s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -72,7 +74,7 @@ class LocalStack:
             "s3_endpoint": self.s3_url,
             "bedrock_endpoint": self.bedrock.url,
             "bucket": self.bucket,
-            "region": os.environ[config.REGION],
+            "region": self.region,
             "emulated": True,
             "note": "Bedrock is emulated locally: images are labelled stand-ins, not model output.",
         }
@@ -85,17 +87,20 @@ class LocalStack:
             {
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
-                config.REGION: LOCAL_REGION,
+                config.REGION: self.region,
                 "AWS_ENDPOINT_URL_S3": self.s3_url,
                 "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
-                config.BUCKET: LOCAL_BUCKET,
+                # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
+                config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
                 **self.extra_env,
             }
         )
-        boto3.client("s3", region_name=os.environ[config.REGION]).create_bucket(
-            Bucket=self.bucket,
-            CreateBucketConfiguration={"LocationConstraint": os.environ[config.REGION]},
+        location = (
+            {}
+            if self.region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         )
+        boto3.client("s3", region_name=self.region).create_bucket(Bucket=self.bucket, **location)
         get_generator.cache_clear()
         get_generator()  # fail fast on bad configuration, as a cold start would
         self.gateway = GatewayServer(

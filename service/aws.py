@@ -11,8 +11,8 @@ from service.config import Settings
 
 # Bounded retries with client-side rate adaptation: a throttled burst slows down instead of
 # multiplying calls; the flow's own deadline still answers before API Gateway gives up.
-_BEDROCK_RETRIES = {"mode": "adaptive", "max_attempts": 3}
-_S3_RETRIES = {"mode": "standard", "max_attempts": 3}
+_BEDROCK_RETRIES = {"mode": "adaptive", "total_max_attempts": 3}
+_S3_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 POOL_SIZE = 32
 
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: a local stack per test module, and small HTTP helpers."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from devstack.stack import LocalStack
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Message, bytes]:
+    """One real HTTP request; returns (status, headers, body) for any status.
+
+    The headers are the case-insensitive ``email.message.Message`` urllib gives.
+    """
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def post_json(url: str, payload: object) -> tuple[int, Message, dict]:
+    status, headers, raw = http(
+        "POST", url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
+    )
+    return status, headers, json.loads(raw)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    """The default local stack (only active models), shared by one test module."""
+    with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def retired_stack() -> Iterator[LocalStack]:
+    """A deployment that enables retired models, on an account that still has access."""
+    env = {
+        "IMAGEGEN_LOG_LEVEL": "WARNING",
+        "IMAGEGEN_ENABLED_RETIRED_MODELS": "sdxl,titan-image-v2,nova-canvas",
+    }
+    with LocalStack(env=env, serve_retired=True) as running:
+        yield running

@@ -1,0 +1,79 @@
+"""Bedrock failures injected in the emulator, seen through the real HTTP API."""
+
+import boto3
+import pytest
+
+from devstack.stack import LocalStack
+from tests.conftest import post_json
+
+
+@pytest.fixture(scope="module")
+def fault_stack():
+    # Room for botocore's bounded backoff (at most 2 s + 4 s over three attempts).
+    env = {
+        "IMAGEGEN_LOG_LEVEL": "WARNING",
+        "IMAGEGEN_TIME_BUDGET_SECONDS": "10",
+        "IMAGEGEN_RETRY_AFTER_SECONDS": "3",
+    }
+    with LocalStack(env=env) as running:
+        yield running
+
+
+def objects(stack) -> int:
+    s3 = boto3.client("s3", region_name="us-west-2")
+    return s3.list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0)
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "code"),
+    [
+        (["throttle"] * 3, 429, "throttled"),
+        (["content_filter"], 422, "content_filtered"),
+        (["server_error"] * 3, 502, "model_error"),
+        (["model_error"], 502, "model_error"),
+        (["malformed"], 502, "model_error"),
+        (["bad_base64"], 502, "model_error"),
+        (["not_image"], 502, "model_error"),
+        (["empty"], 502, "model_error"),
+        (["access_denied"], 503, "model_unavailable"),
+    ],
+)
+def test_each_fault_maps_to_its_documented_answer_and_stores_nothing(
+    fault_stack, faults, status, code
+):
+    before = objects(fault_stack)
+    fault_stack.bedrock.inject(*faults)
+    got, headers, answer = post_json(f"{fault_stack.url}/images", {"prompt": "a cat"})
+    assert (got, answer["error"]["code"]) == (status, code)
+    if status == 429:
+        assert headers["Retry-After"] == "3"
+    assert objects(fault_stack) == before
+
+
+def test_banned_words_are_a_422(fault_stack):
+    status, _, answer = post_json(f"{fault_stack.url}/images", {"prompt": "something forbidden"})
+    assert (status, answer["error"]["code"]) == (422, "content_filtered")
+
+
+def test_throttling_is_retried_with_a_bound(fault_stack):
+    before = fault_stack.bedrock.calls["total"]
+    fault_stack.bedrock.inject("throttle")
+    status, _, _ = post_json(f"{fault_stack.url}/images", {"prompt": "a cat"})
+    assert status == 200
+    assert fault_stack.bedrock.calls["total"] - before == 2
+
+
+def test_enabled_retired_model_the_account_cannot_reach_is_503():
+    env = {"IMAGEGEN_LOG_LEVEL": "WARNING", "IMAGEGEN_ENABLED_RETIRED_MODELS": "sdxl"}
+    with LocalStack(env=env, serve_retired=False) as stack:
+        status, _, answer = post_json(f"{stack.url}/images", {"prompt": "a", "model": "sdxl"})
+    assert (status, answer["error"]["code"]) == (503, "model_unavailable")
+
+
+def test_a_hanging_model_answers_504_within_the_budget_and_stores_nothing():
+    env = {"IMAGEGEN_LOG_LEVEL": "WARNING", "IMAGEGEN_TIME_BUDGET_SECONDS": "1"}
+    with LocalStack(env=env) as stack:
+        stack.bedrock.inject("hang")
+        status, _, answer = post_json(f"{stack.url}/images", {"prompt": "a cat"})
+        assert (status, answer["error"]["code"]) == (504, "model_timeout")
+        assert objects(stack) == 0
