@@ -1,0 +1,121 @@
+"""IAM policy documents for the image API, as plain dicts so tests can read every statement.
+
+Least privilege: each statement names its exact actions and resources. The only ``*`` resource
+is X-Ray's, because AWS offers no narrower resource for trace segments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from infra.settings import catalogue
+
+
+def lambda_assume_role() -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def api_gateway_assume_role() -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def bedrock_model_arns(
+    model_ids: Iterable[str], region: str, account: str, partition: str = "aws"
+) -> list[str]:
+    """Foundation-model ARNs; for an inference profile, the profile plus the model in each
+    destination region (AWS checks both when a profile routes a call)."""
+    known = catalogue()
+    arns: list[str] = []
+    for model_id in model_ids:
+        model = known[model_id]
+        if model_id in model["inference_profiles"]:
+            arns.append(f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}")
+            regions = model["inference_profiles"][model_id]
+        else:
+            regions = [region]
+        arns += [f"arn:{partition}:bedrock:{r}::foundation-model/{model['id']}" for r in regions]
+    return list(dict.fromkeys(arns))
+
+
+def lambda_policy(
+    *,
+    model_arns: list[str],
+    bucket_arn: str,
+    key_prefix: str,
+    log_group_arn: str,
+    kms_key_arn: str | None,
+    tracing: bool,
+) -> dict:
+    statements: list[Mapping] = [
+        {
+            "Sid": "InvokeConfiguredModels",
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel"],
+            "Resource": model_arns,
+        },
+        {
+            "Sid": "WriteAndReadImages",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{key_prefix}*"],
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [f"{log_group_arn}:*"],
+        },
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "UseBucketKey",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": [kms_key_arn],
+            }
+        )
+    if tracing:
+        statements.append(
+            {
+                "Sid": "WriteTraces",
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": ["*"],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }

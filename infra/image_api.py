@@ -1,0 +1,303 @@
+"""``ImageApi``: one component for the whole image API of one environment.
+
+Private, TLS-only, encrypted S3 bucket with lifecycle expiry; a least-privilege Lambda running
+the ``service`` package; an API Gateway REST API built from ``openapi.yaml`` with validation,
+throttling, access logs and API keys. A second environment is a new stack file, not new code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam, openapi
+from infra.package import HANDLER, service_archive
+from infra.settings import ImageApiSettings
+
+KEY_PREFIX = "images/"
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "path": "$context.resourcePath",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "error": "$context.error.message",
+    }
+)
+# AWS's managed policy for the account-wide API Gateway logging role: AWS requires these
+# permissions for the service to create and write its own log groups.
+APIGW_LOGS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+APP_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+
+
+class ImageApi(pulumi.ComponentResource):
+    """The image API of one stack; outputs are attributes, registered at the end."""
+
+    def __init__(
+        self, name: str, settings: ImageApiSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("imagegen:index:ImageApi", name, None, opts)
+        self.settings = settings
+        child = pulumi.ResourceOptions(parent=self)
+        # Data that must survive mistakes: protected and retained in prod.
+        keep = pulumi.ResourceOptions(
+            parent=self, protect=settings.protect, retain_on_delete=settings.protect
+        )
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        self.kms_key = None
+        if settings.kms_encryption:
+            self.kms_key = aws.kms.Key(
+                f"{name}-images-key",
+                description=f"{name} image bucket",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                opts=keep,
+            )
+        self._bucket(name, child, keep)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-function-logs",
+            name=f"/aws/lambda/{name}",
+            retention_in_days=settings.log_retention_days,
+            opts=keep,
+        )
+        self._function(name, child, identity, partition)
+        self._api(name, child, keep)
+
+        self.register_outputs(
+            {
+                "api_url": self.api_url,
+                "bucket_name": self.bucket.bucket,
+                "function_name": self.function.name,
+                "function_log_group": self.log_group.name,
+                "access_log_group": self.access_log_group.name,
+                "api_key": self.api_key.value,
+            }
+        )
+
+    def _bucket(
+        self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions
+    ) -> None:
+        s = self.settings
+        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=s.force_destroy, opts=keep)
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-images-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        self.ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-images-ownership",
+            bucket=self.bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        default = (
+            {"sse_algorithm": "aws:kms", "kms_master_key_id": self.kms_key.arn}
+            if self.kms_key
+            else {"sse_algorithm": "AES256"}
+        )
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-images-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": default,
+                    "bucket_key_enabled": self.kms_key is not None,
+                }
+            ],
+            opts=child,
+        )
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            f"{name}-images-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "expire-generated-images",
+                    "status": "Enabled",
+                    "filter": {"prefix": KEY_PREFIX},
+                    "expiration": {"days": s.image_retention_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                }
+            ],
+            opts=child,
+        )
+        self.bucket_policy = aws.s3.BucketPolicy(
+            f"{name}-images-tls-only",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(lambda arn: json.dumps(iam.tls_only_bucket_policy(arn))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
+        )
+
+    def _function(self, name: str, child: pulumi.ResourceOptions, identity, partition) -> None:
+        s = self.settings
+        self.role = aws.iam.Role(
+            f"{name}-function-role",
+            assume_role_policy=json.dumps(iam.lambda_assume_role()),
+            opts=child,
+        )
+        kms_arn = self.kms_key.arn if self.kms_key else None
+        policy = pulumi.Output.all(
+            self.bucket.arn,
+            self.log_group.arn,
+            identity.account_id,
+            partition.partition,
+            kms_arn,
+        ).apply(
+            lambda a: json.dumps(
+                iam.lambda_policy(
+                    model_arns=iam.bedrock_model_arns(s.invocable_model_ids, s.region, a[2], a[3]),
+                    bucket_arn=a[0],
+                    key_prefix=KEY_PREFIX,
+                    log_group_arn=a[1],
+                    kms_key_arn=a[4],
+                    tracing=s.tracing,
+                )
+            )
+        )
+        self.role_policy = aws.iam.RolePolicy(
+            f"{name}-function-policy", role=self.role.id, policy=policy, opts=child
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=name,
+            description="imagegen: prompt -> Bedrock image -> private S3 -> presigned URL",
+            runtime="python3.13",
+            architectures=["arm64"],
+            handler=HANDLER,
+            code=service_archive(),
+            role=self.role.arn,
+            memory_size=s.lambda_memory_mb,
+            timeout=s.lambda_timeout_seconds,
+            reserved_concurrent_executions=s.reserved_concurrency,
+            environment={
+                "variables": {
+                    "IMAGEGEN_BUCKET": self.bucket.bucket,
+                    "IMAGEGEN_DEFAULT_MODEL": s.default_model,
+                    "IMAGEGEN_ALLOWED_MODELS": ",".join(s.allowed_models),
+                    "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
+                    "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
+                    "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
+                    "IMAGEGEN_LOG_LEVEL": s.log_level,
+                    "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
+                }
+            },
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.log_group.name,
+                "application_log_level": APP_LOG_LEVELS[s.log_level],
+                "system_log_level": "WARN",
+            },
+            tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role_policy]),
+        )
+
+    def _api(self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions) -> None:
+        s = self.settings
+        spec = openapi.load()
+        body = self.function.invoke_arn.apply(
+            lambda arn: openapi.api_gateway_definition(
+                spec, invoke_arn=arn, api_key_required=s.api_key_required, title=name
+            )
+        )
+        self.rest_api = aws.apigateway.RestApi(
+            f"{name}-api",
+            name=name,
+            body=body,
+            api_key_source="HEADER",
+            endpoint_configuration={"types": "REGIONAL"},
+            fail_on_warnings=False,
+            opts=child,
+        )
+        self.deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=self.rest_api.id,
+            triggers={"redeployment": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+            opts=child,
+        )
+        self.access_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name=f"/aws/apigateway/{name}",
+            retention_in_days=s.log_retention_days,
+            opts=keep,
+        )
+        depends = []
+        if s.manage_api_gateway_account:
+            push_role = aws.iam.Role(
+                f"{name}-apigw-logs-role",
+                assume_role_policy=json.dumps(iam.api_gateway_assume_role()),
+                managed_policy_arns=[
+                    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                ],
+                opts=child,
+            )
+            depends.append(
+                aws.apigateway.Account(
+                    f"{name}-apigw-account", cloudwatch_role_arn=push_role.arn, opts=child
+                )
+            )
+        self.stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=self.rest_api.id,
+            deployment=self.deployment.id,
+            stage_name=s.stack,
+            xray_tracing_enabled=s.tracing,
+            access_log_settings={
+                "destination_arn": self.access_log_group.arn,
+                "format": ACCESS_LOG_FORMAT,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.method_settings = aws.apigateway.MethodSettings(
+            f"{name}-throttling",
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings={
+                "throttling_rate_limit": s.throttle_rate_limit,
+                "throttling_burst_limit": s.throttle_burst_limit,
+                "metrics_enabled": True,
+            },
+            opts=child,
+        )
+        self.api_key = aws.apigateway.ApiKey(
+            f"{name}-key", name=f"{name}-key", enabled=True, opts=child
+        )
+        self.usage_plan = aws.apigateway.UsagePlan(
+            f"{name}-usage-plan",
+            name=f"{name}-usage-plan",
+            api_stages=[{"api_id": self.rest_api.id, "stage": self.stage.stage_name}],
+            quota_settings={"limit": s.quota_per_day, "period": "DAY"},
+            throttle_settings={
+                "rate_limit": s.throttle_rate_limit,
+                "burst_limit": s.throttle_burst_limit,
+            },
+            opts=child,
+        )
+        self.usage_plan_key = aws.apigateway.UsagePlanKey(
+            f"{name}-usage-plan-key",
+            key_id=self.api_key.id,
+            key_type="API_KEY",
+            usage_plan_id=self.usage_plan.id,
+            opts=child,
+        )
+        self.permission = aws.lambda_.Permission(
+            f"{name}-invoke-from-api",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/{s.stack}/*/*"),
+            opts=child,
+        )
+        self.api_url = self.stage.invoke_url.apply(lambda url: f"{url}/images")

@@ -1,0 +1,241 @@
+"""The resource graph of the dev and prod stacks, checked offline under Pulumi's mocks."""
+
+import importlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infra.package import HANDLER, ROOT, service_files
+from tests.infra.conftest import run_program, stack_config
+
+BUCKET = "aws:s3/bucket:Bucket"
+FUNCTION = "aws:lambda/function:Function"
+
+
+@pytest.fixture(params=["dev", "prod"])
+def run(request, dev, prod):
+    return {"dev": dev, "prod": prod}[request.param]
+
+
+def test_bucket_blocks_every_kind_of_public_access(run):
+    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    ownership = run.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+
+
+def test_bucket_policy_denies_non_tls_access(run):
+    policy = json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert any(r.endswith("/*") for r in statement["Resource"])
+
+
+def test_encryption_is_sse_s3_in_dev_and_kms_in_prod(dev, prod):
+    def default(run):
+        config = run.one(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        ).inputs
+        return config["rules"][0]["applyServerSideEncryptionByDefault"]
+
+    assert default(dev) == {"sseAlgorithm": "AES256"}
+    assert default(prod)["sseAlgorithm"] == "aws:kms"
+    assert prod.one("aws:kms/key:Key").inputs["enableKeyRotation"] is True
+    assert dev.of_type("aws:kms/key:Key") == []
+
+
+@pytest.mark.parametrize(("stack", "days"), [("dev", 7), ("prod", 30)])
+def test_generated_images_expire_per_environment(dev, prod, stack, days):
+    run = {"dev": dev, "prod": prod}[stack]
+    rule = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
+        "rules"
+    ][0]
+    assert rule["status"] == "Enabled" and rule["expiration"]["days"] == days
+    assert rule["filter"]["prefix"] == "images/"
+
+
+def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
+    assert dev.one(BUCKET).inputs["forceDestroy"] is True
+    assert prod.one(BUCKET).inputs["forceDestroy"] is False
+    assert dev.protected_names == []
+    assert {
+        "imagegen-prod-images",
+        "imagegen-prod-function-logs",
+        "imagegen-prod-access-logs",
+        "imagegen-prod-images-key",
+    } <= set(prod.protected_names)
+
+
+def test_lambda_policy_is_least_privilege(run):
+    statements = run.outputs["policy"]["Statement"]
+    for statement in statements:
+        actions = statement["Action"]
+        assert all("*" not in action for action in actions), statement
+        if statement.get("Sid") != "WriteTraces":
+            assert "*" not in statement["Resource"], statement
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["InvokeConfiguredModels"]["Action"] == ["bedrock:InvokeModel"]
+    assert all(
+        ":foundation-model/stability." in arn or ":inference-profile/" in arn
+        for arn in by_sid["InvokeConfiguredModels"]["Resource"]
+    )
+    assert by_sid["WriteAndReadImages"]["Resource"] == [
+        f"arn:aws:s3:::imagegen-{run.stack}-images-abc123/images/*"
+    ]
+    assert by_sid["WriteOwnLogs"]["Resource"][0].endswith(
+        f":log-group:/aws/lambda/imagegen-{run.stack}:*"
+    )
+
+
+def test_bedrock_grant_matches_the_stacks_allowed_models(dev, prod):
+    def models(run):
+        by_sid = {s["Sid"]: s for s in run.outputs["policy"]["Statement"]}
+        return {arn.rsplit("/", 1)[1] for arn in by_sid["InvokeConfiguredModels"]["Resource"]}
+
+    assert models(dev) == {
+        "stability.stable-image-core-v1:1",
+        "stability.stable-image-ultra-v1:1",
+        "stability.sd3-5-large-v1:0",
+    }
+    assert models(prod) == {"stability.stable-image-core-v1:1", "stability.stable-image-ultra-v1:1"}
+
+
+def test_xray_only_when_tracing(dev, prod):
+    def sids(run):
+        return {s["Sid"] for s in run.outputs["policy"]["Statement"]}
+
+    assert "WriteTraces" not in sids(dev) and "WriteTraces" in sids(prod)
+    assert prod.one(FUNCTION).inputs["tracingConfig"]["mode"] == "Active"
+    assert prod.one("aws:apigateway/stage:Stage").inputs["xrayTracingEnabled"] is True
+
+
+def test_kms_grant_only_with_kms(dev, prod):
+    def sids(run):
+        return {s["Sid"] for s in run.outputs["policy"]["Statement"]}
+
+    assert "UseBucketKey" in sids(prod) and "UseBucketKey" not in sids(dev)
+
+
+def test_lambda_runtime_architecture_handler_and_environment(run):
+    function = run.one(FUNCTION).inputs
+    assert function["runtime"] in ("python3.12", "python3.13")
+    assert function["architectures"] == ["arm64"]
+    assert function["handler"] == HANDLER == "service.handler.lambda_handler"
+    assert function["timeout"] < 29
+    env = function["environment"]["variables"]
+    assert env["IMAGEGEN_BUCKET"] == f"imagegen-{run.stack}-images-abc123"
+    assert env["IMAGEGEN_DEFAULT_MODEL"] == "stable-image-core"
+    assert env["IMAGEGEN_KEY_PREFIX"] == "images/"
+    assert function["loggingConfig"]["logFormat"] == "JSON"
+
+
+def test_memory_and_concurrency_follow_the_stack(dev, prod):
+    assert dev.one(FUNCTION).inputs["memorySize"] == 512
+    assert prod.one(FUNCTION).inputs["memorySize"] == 1024
+    assert prod.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 20
+
+
+def test_handler_named_in_infra_exists_in_service():
+    module, function = HANDLER.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_archive_holds_only_the_service_package(tmp_path: Path):
+    files = [p.as_posix() for p in service_files()]
+    assert "service/handler.py" in files and "service/catalogue.json" in files
+    assert all(f.startswith("service/") for f in files)
+    assert not any("test" in f or "__pycache__" in f or f.endswith(".pyc") for f in files)
+    archive = tmp_path / "lambda.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            zf.write(ROOT / f, f)
+    assert archive.stat().st_size < 100 * 1024
+
+
+def test_log_groups_have_retention_per_stack(dev, prod):
+    def retention(run):
+        return {
+            r.inputs["name"]: r.inputs["retentionInDays"]
+            for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+        }
+
+    assert retention(dev) == {"/aws/lambda/imagegen-dev": 7, "/aws/apigateway/imagegen-dev": 7}
+    assert set(retention(prod).values()) == {90}
+
+
+def test_stage_has_json_access_logs_and_method_throttling(run):
+    stage = run.one("aws:apigateway/stage:Stage").inputs
+    assert stage["stageName"] == run.stack
+    assert json.loads(stage["accessLogSettings"]["format"])["requestId"] == "$context.requestId"
+    settings = run.one("aws:apigateway/methodSettings:MethodSettings").inputs
+    assert settings["methodPath"] == "*/*"
+    assert settings["settings"]["throttlingRateLimit"] > 0
+    assert settings["settings"]["throttlingBurstLimit"] > 0
+
+
+def test_api_key_required_in_prod_and_optional_in_dev(dev, prod):
+    def security(run):
+        return [
+            op["security"] for ops in run.outputs["body"]["paths"].values() for op in ops.values()
+        ]
+
+    assert all(s == [{"api_key": []}] for s in security(prod))
+    assert all(s == [] for s in security(dev))
+    plan = prod.one("aws:apigateway/usagePlan:UsagePlan").inputs
+    assert plan["quotaSettings"] == {"limit": 5000, "period": "DAY"}
+
+
+def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
+    body = run.outputs["body"]
+    assert set(body["paths"]) == {"/images", "/models"}
+    post = body["paths"]["/images"]["post"]
+    integration = post["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and integration["httpMethod"] == "POST"
+    assert integration["uri"].endswith(f"function:imagegen-{run.stack}/invocations")
+    assert post["x-amazon-apigateway-request-validator"] == "body"
+    assert body["x-amazon-apigateway-request-validators"]["body"]["validateRequestBody"]
+
+
+def test_deployment_is_retriggered_when_the_api_definition_changes(run):
+    triggers = run.one("aws:apigateway/deployment:Deployment").inputs["triggers"]
+    assert len(triggers["redeployment"]) == 64
+
+
+def test_lambda_permission_is_scoped_to_this_apis_stage(run):
+    permission = run.one("aws:lambda/permission:Permission").inputs
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert run.outputs["source_arn"] == (
+        f"arn:aws:execute-api:{run.region}:123456789012:api123/{run.stack}/*/*"
+    )
+
+
+def test_outputs_include_the_api_url_and_the_key(run):
+    assert run.outputs["api_url"].endswith(f"/{run.stack}/images")
+    assert run.outputs["api_key"] == "secret-api-key-value"
+
+
+def test_every_resource_is_named_for_its_stack(run):
+    assert all(r.name.startswith(f"imagegen-{run.stack}") for r in run.resources)
+
+
+def test_a_default_model_not_offered_in_the_region_is_refused():
+    config = {**stack_config("dev"), "aws:region": "eu-west-1"}
+    with pytest.raises(Exception, match="not offered in eu-west-1"):
+        run_program("dev", config)
+
+
+def test_the_lambda_timeout_must_fit_api_gateway():
+    config = {**stack_config("dev"), "imagegen:lambdaTimeoutSeconds": "60"}
+    with pytest.raises(Exception, match="lambdaTimeoutSeconds"):
+        run_program("dev", config)
