@@ -1,0 +1,1 @@
+"""MCP server exposing imagegen's ``generate_image`` to AI assistants."""

@@ -1,0 +1,3 @@
+from mcp_server.server import main
+
+main()

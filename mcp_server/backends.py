@@ -1,0 +1,93 @@
+"""Where generation happens: in-process (``service``), a deployed REST API, or a local stack.
+
+Both backends take the REST request body and return the REST answer, so the MCP layer has one
+code path and the service's validation stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from devstack.client import ApiError, post_images
+from service.errors import ImageGenError
+from service.handler import get_generator
+
+
+class BackendError(Exception):
+    """A refusal or failure, with a message an assistant can act on."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+    def models(self) -> dict[str, Any]: ...
+
+    def image_url(self, key: str) -> str: ...
+
+
+def _explain(code: str, message: str, field: str | None) -> BackendError:
+    where = f" (field '{field}')" if field else ""
+    return BackendError(f"{code}: {message}{where}")
+
+
+class DirectBackend:
+    """Calls ``service`` in-process with AWS credentials (or local-stack endpoints) from the env."""
+
+    name = "direct"
+
+    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            return get_generator().generate(body, time.monotonic() + timeout)
+        except ImageGenError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
+
+    def models(self) -> dict[str, Any]:
+        return get_generator().models(datetime.now(UTC).date())
+
+    def image_url(self, key: str) -> str:
+        try:
+            return get_generator().store.presign_existing(key)
+        except ImageGenError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
+
+
+class RemoteBackend:
+    """Calls a deployed REST API, so an assistant needs no AWS credentials."""
+
+    name = "remote"
+
+    def __init__(self, api_url: str, api_key: str | None) -> None:
+        self.api_url = api_url.rstrip("/").removesuffix("/images")
+        self.api_key = api_key
+
+    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            return post_images(self.api_url, body, self.api_key, timeout=timeout)
+        except ApiError as exc:
+            raise _explain(exc.code, exc.message, None) from exc
+
+    def models(self) -> dict[str, Any]:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.api_url}/models", headers={"x-api-key": self.api_key or ""}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def image_url(self, key: str) -> str:
+        raise BackendError(
+            "get_image_url needs the direct backend: the REST API does not "
+            "re-sign URLs; generate again or ask the operator"
+        )
+
+
+def remote_from_env() -> RemoteBackend | None:
+    api = os.environ.get("IMAGEGEN_API_URL")
+    return RemoteBackend(api, os.environ.get("IMAGEGEN_API_KEY")) if api else None
