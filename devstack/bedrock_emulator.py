@@ -18,9 +18,10 @@ import secrets
 import threading
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
+from devstack.background import BackgroundHTTPServer
 from devstack.render import render
 from service.catalogue import Catalogue, ModelSpec, default_catalogue
 
@@ -36,6 +37,17 @@ FAULTS = (
     "empty",  # 200 with an empty image list
     "access_denied",  # 403 AccessDeniedException
 )
+# Faults that are plain Bedrock errors: (HTTP status, error code, Bedrock's message).
+FAULT_ERRORS = {
+    "throttle": (429, "ThrottlingException", "Too many requests, please wait before trying again."),
+    "server_error": (500, "InternalServerException", "Internal server error"),
+    "access_denied": (
+        403,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
+    "model_error": (424, "ModelErrorException", "The model failed"),
+}
 FILTER_WORD = "forbidden"  # prompts containing it are blocked, as banned words are on Bedrock
 _INVOKE = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
 _ERROR_NS = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -235,8 +247,10 @@ def _image(prompt: str, seed: int, width: int, height: int, fmt: str, fault: str
     return base64.b64encode(render(prompt, seed, width, height, fmt)).decode()
 
 
-class BedrockEmulatorServer:
+class BedrockEmulatorServer(BackgroundHTTPServer):
     """The emulator as a threaded HTTP server on loopback; start(), then stop()."""
+
+    thread_name = "bedrock-emulator"
 
     def __init__(
         self,
@@ -255,14 +269,7 @@ class BedrockEmulatorServer:
         self._faults: deque[str] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(host, port)
 
     def inject(self, *faults: str) -> None:
         """Queue faults; each following model call consumes one."""
@@ -277,19 +284,9 @@ class BedrockEmulatorServer:
             self.calls["total"] += 1
             return self._faults.popleft() if self._faults else None
 
-    def start(self) -> BedrockEmulatorServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="bedrock-emulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join()
+        self._stopping.set()  # release calls parked in "hang" or latency
+        super().stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -368,22 +365,8 @@ class BedrockEmulatorServer:
                 if fault == "hang":
                     server._stopping.wait(server.hang_seconds)
                     raise BedrockError(408, "ModelTimeoutException", "Model has timed out")
-                if fault == "throttle":
-                    raise BedrockError(
-                        429,
-                        "ThrottlingException",
-                        "Too many requests, please wait before trying again.",
-                    )
-                if fault == "server_error":
-                    raise BedrockError(500, "InternalServerException", "Internal server error")
-                if fault == "access_denied":
-                    raise BedrockError(
-                        403,
-                        "AccessDeniedException",
-                        "You don't have access to the model with the specified model ID.",
-                    )
-                if fault == "model_error":
-                    raise BedrockError(424, "ModelErrorException", "The model failed")
+                if fault in FAULT_ERRORS:
+                    raise BedrockError(*FAULT_ERRORS[fault])
                 model = server.emulator.model(model_id, self._region())
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
                     raise _bad("content type must be application/json")

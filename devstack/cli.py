@@ -14,20 +14,9 @@ from typing import Any
 
 from devstack.client import ApiError, download, post_images
 from service.storage import EXTENSIONS
+from service.validation import FIELDS
 
-MODEL_OPTIONS = (
-    "model",
-    "negative_prompt",
-    "width",
-    "height",
-    "aspect_ratio",
-    "seed",
-    "cfg_scale",
-    "steps",
-    "style_preset",
-    "number_of_images",
-    "output_format",
-)
+MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
+
+from devstack.background import BackgroundHTTPServer
 
 OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -64,8 +65,10 @@ def to_event(
     }
 
 
-class GatewayServer:
+class GatewayServer(BackgroundHTTPServer):
     """Threaded HTTP server that invokes ``handler`` per request; start(), then stop()."""
+
+    thread_name = "gateway"
 
     def __init__(
         self,
@@ -79,28 +82,7 @@ class GatewayServer:
         self.handler = handler
         self.health = health
         self.timeout_seconds = timeout_seconds
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 128
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> GatewayServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="gateway", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join()
+        super().__init__(host, port)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         gateway = self

@@ -11,28 +11,12 @@ from collections.abc import Iterable, Mapping
 from infra.settings import catalogue
 
 
-def lambda_assume_role() -> dict:
+def assume_role(service: str) -> dict:
+    """Trust policy letting one AWS service (e.g. ``lambda.amazonaws.com``) assume the role."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
-def api_gateway_assume_role() -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "apigateway.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
         ],
     }
 

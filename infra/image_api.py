@@ -144,7 +144,7 @@ class ImageApi(pulumi.ComponentResource):
         s = self.settings
         self.role = aws.iam.Role(
             f"{name}-function-role",
-            assume_role_policy=json.dumps(iam.lambda_assume_role()),
+            assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
             opts=child,
         )
         kms_arn = self.kms_key.arn if self.kms_key else None
@@ -236,7 +236,7 @@ class ImageApi(pulumi.ComponentResource):
         if s.manage_api_gateway_account:
             push_role = aws.iam.Role(
                 f"{name}-apigw-logs-role",
-                assume_role_policy=json.dumps(iam.api_gateway_assume_role()),
+                assume_role_policy=json.dumps(iam.assume_role("apigateway.amazonaws.com")),
                 managed_policy_arns=[
                     "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
                 ],
