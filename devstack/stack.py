@@ -1,16 +1,16 @@
 """The whole local stack in one process: moto S3, the Bedrock emulator and the REST gateway.
 
 It points the real ``service`` at the local endpoints through the same environment variables a
-Lambda would read (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``IMAGEGEN_*``)
-and restores the environment when stopped.
+Lambda would read (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``IMAGEGEN_*``),
+kept in its own mapping: several stacks can run in one process without touching ``os.environ``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Mapping
+from functools import partial
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -18,7 +18,8 @@ from moto.server import ThreadedMotoServer
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
 from service import config
-from service.handler import get_generator, lambda_handler
+from service.flow import Generator
+from service.handler import build_generator, handle
 
 LOCAL_REGION = "us-west-2"
 
@@ -46,7 +47,8 @@ class LocalStack:
             serve_retired=serve_retired, latency_seconds=latency_seconds
         )
         self.gateway: GatewayServer | None = None
-        self._saved_env: dict[str, str | None] = {}
+        self.generator: Generator | None = None
+        self.env: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -60,12 +62,17 @@ class LocalStack:
 
     @property
     def bucket(self) -> str:
-        return os.environ[config.BUCKET]
+        return self.env[config.BUCKET]
 
-    def _set_env(self, values: Mapping[str, str]) -> None:
-        for key, value in values.items():
-            self._saved_env.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
+    def s3_client(self):
+        """A plain boto3 S3 client for this stack's S3 (for tests and tools)."""
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            endpoint_url=self.s3_url,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def health(self) -> dict:
         return {
@@ -83,28 +90,26 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         self.s3.start()
         self.bedrock.start()
-        self._set_env(
-            {
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                config.REGION: self.region,
-                "AWS_ENDPOINT_URL_S3": self.s3_url,
-                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
-                # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
-                config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
-                **self.extra_env,
-            }
-        )
+        self.env = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            config.REGION: self.region,
+            "AWS_ENDPOINT_URL_S3": self.s3_url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
+            # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
+            config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
+            **self.extra_env,
+        }
         location = (
             {}
             if self.region == "us-east-1"
             else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         )
-        boto3.client("s3", region_name=self.region).create_bucket(Bucket=self.bucket, **location)
-        get_generator.cache_clear()
-        get_generator()  # fail fast on bad configuration, as a cold start would
+        self.s3_client().create_bucket(Bucket=self.bucket, **location)
+        self.generator = build_generator(self.env)  # fails fast on bad configuration
+        handler = partial(handle, generator=lambda: self.generator)
         self.gateway = GatewayServer(
-            lambda_handler, self.health, self.host, self.port, timeout_seconds=self.timeout_seconds
+            handler, self.health, self.host, self.port, timeout_seconds=self.timeout_seconds
         ).start()
         return self
 
@@ -113,13 +118,6 @@ class LocalStack:
             self.gateway.stop()
         self.bedrock.stop()
         self.s3.stop()
-        get_generator.cache_clear()
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -190,6 +190,7 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
                     "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
                     "IMAGEGEN_LOG_LEVEL": s.log_level,
+                    "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
                     "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
                 }
             },

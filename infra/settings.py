@@ -58,6 +58,7 @@ class ImageApiSettings:
     protect: bool
     force_destroy: bool
     manage_api_gateway_account: bool
+    cache_seeded_requests: bool
     log_level: str
 
     @classmethod
@@ -89,6 +90,7 @@ class ImageApiSettings:
             protect=get("protect", "get_bool"),
             force_destroy=get("forceDestroy", "get_bool"),
             manage_api_gateway_account=get("manageApiGatewayAccount", "get_bool"),
+            cache_seeded_requests=get("cacheSeededRequests", "get_bool"),
             log_level=get("logLevel", "get"),
         )
         settings.check()

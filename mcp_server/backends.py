@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from devstack.client import ApiError, post_images
 from service.errors import ImageGenError
+from service.flow import Generator
 from service.handler import get_generator
 
 
@@ -36,22 +38,26 @@ def _explain(code: str, message: str, field: str | None) -> BackendError:
 
 
 class DirectBackend:
-    """Calls ``service`` in-process with AWS credentials (or local-stack endpoints) from the env."""
+    """Calls ``service`` in-process: by default the generator built from the process environment
+    (AWS credentials, region, bucket), or a local stack's."""
 
     name = "direct"
 
+    def __init__(self, generator: Callable[[], Generator] = get_generator) -> None:
+        self._generator = generator
+
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
-            return get_generator().generate(body, time.monotonic() + timeout)
+            return self._generator().generate(body, time.monotonic() + timeout)
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
     def models(self) -> dict[str, Any]:
-        return get_generator().models(datetime.now(UTC).date())
+        return self._generator().models(datetime.now(UTC).date())
 
     def image_url(self, key: str) -> str:
         try:
-            return get_generator().store.presign_existing(key)
+            return self._generator().store.presign_existing(key)
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 

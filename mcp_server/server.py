@@ -97,7 +97,7 @@ async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
 
     stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}).start()
     try:
-        yield AppContext(DirectBackend(), OPTIONS)
+        yield AppContext(DirectBackend(lambda: stack.generator), OPTIONS)
     finally:
         stack.stop()
 

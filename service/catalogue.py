@@ -70,6 +70,7 @@ class Limits:
     negative_prompt_max_length: int
     size: SizeRule
     seed_max: int
+    random_seed: int | None  # the seed value that asks the model for a random seed, if any
     cfg_scale: Range | None
     steps: Range | None
     style_presets: tuple[str, ...]
@@ -85,7 +86,7 @@ class Limits:
             "prompt_max_length": self.prompt_max_length,
             "negative_prompt_max_length": self.negative_prompt_max_length,
             "size": self.size.as_dict(),
-            "seed": {"min": 0, "max": self.seed_max},
+            "seed": {"min": 0, "max": self.seed_max, "random": self.random_seed},
             "cfg_scale": rng(self.cfg_scale),
             "steps": rng(self.steps),
             "style_presets": list(self.style_presets),
@@ -177,6 +178,7 @@ def _model(raw: dict) -> ModelSpec:
             negative_prompt_max_length=lim["negative_prompt_max_length"],
             size=_size_rule(lim["size"]),
             seed_max=lim["seed_max"],
+            random_seed=lim["random_seed"],
             cfg_scale=_range(lim["cfg_scale"]),
             steps=_range(lim["steps"]),
             style_presets=tuple(lim["style_presets"]),

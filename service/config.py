@@ -6,7 +6,6 @@ rather than generating images into the wrong place.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +23,7 @@ LOG_LEVEL = "IMAGEGEN_LOG_LEVEL"
 TIME_BUDGET_SECONDS = "IMAGEGEN_TIME_BUDGET_SECONDS"
 MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
 RETRY_AFTER_SECONDS = "IMAGEGEN_RETRY_AFTER_SECONDS"
+CACHE_SEEDED = "IMAGEGEN_CACHE_SEEDED"
 REGION = "AWS_REGION"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -49,6 +49,7 @@ class Settings:
     time_budget_seconds: float
     max_images: int
     retry_after_seconds: int
+    cache_seeded: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], catalogue: Catalogue) -> Settings:
@@ -64,6 +65,12 @@ class Settings:
             if not low <= value <= high:
                 problems.append(f"{name}={raw} must be between {low} and {high}")
             return value
+
+        def flag(name: str, default: str) -> bool:
+            raw = env.get(name, default).strip().lower()
+            if raw not in ("true", "false", "1", "0"):
+                problems.append(f"{name}={raw!r} must be true or false")
+            return raw in ("true", "1")
 
         def names(name: str) -> tuple[str, ...]:
             items = tuple(x.strip() for x in env.get(name, "").split(",") if x.strip())
@@ -107,6 +114,7 @@ class Settings:
             ),
             max_images=number(MAX_IMAGES, "4", int, 1, 10),
             retry_after_seconds=number(RETRY_AFTER_SECONDS, "5", int, 1, 3600),
+            cache_seeded=flag(CACHE_SEEDED, "false"),
         )
         if (
             allowed
@@ -142,7 +150,3 @@ class Settings:
     def retired_enabled(self, name: str, catalogue: Catalogue) -> bool:
         model = catalogue.find(name)
         return any(catalogue.find(r) is model for r in self.enabled_retired_models)
-
-
-def settings_from_environ(catalogue: Catalogue) -> Settings:
-    return Settings.from_env(os.environ, catalogue)

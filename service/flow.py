@@ -3,11 +3,15 @@
 Bedrock calls run in a small shared pool (Stability models make one image per call) and the
 whole flow answers by a deadline, so API Gateway never cuts a request off without an answer.
 Images are stored only after every call has succeeded: a failed request leaves nothing behind.
+
+Bedrock bills per image, so when the deployment enables it, a request with an explicit seed is
+answered from S3 if the very same model call was made before (same body, same model).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -22,7 +26,7 @@ from service.adapters import ModelImage, for_family
 from service.catalogue import Catalogue
 from service.config import Settings
 from service.errors import ModelFailed, ModelTimeout
-from service.storage import ImageStore, new_key, utcnow
+from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import ImageRequest, parse_request
 
 logger = logging.getLogger("imagegen")
@@ -38,10 +42,28 @@ class StoredImage:
     seed: int
     content_type: str
     bytes: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class Produced:
+    """One image of the answer: fresh from the model, or already in S3 from an earlier call."""
+
+    seed: int
+    image: ModelImage | None = None
+    key: str | None = None  # a deterministic cache key, or None for a fresh random key
+    cached: StoredObject | None = None
 
 
 def prompt_digest(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def cache_key(prefix: str, model_id: str, body: dict, index: int, image_format: str) -> str:
+    """The same model call (id + body) at the same position always maps to the same key."""
+    canonical = json.dumps([model_id, body, index], sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return f"{prefix}cache/{digest}.{EXTENSIONS[image_format]}"
 
 
 def plan_calls(request: ImageRequest) -> list[tuple[int, int]]:
@@ -55,7 +77,12 @@ def plan_calls(request: ImageRequest) -> list[tuple[int, int]]:
     calls, done = [], 0
     while done < request.number_of_images:
         count = min(limits.images_per_call, request.number_of_images - done)
-        seed = base if base == 0 else (base + done - 1) % limits.seed_max + 1
+        if limits.random_seed is None:  # every seed is deterministic
+            seed = (base + done) % (limits.seed_max + 1)
+        elif base == limits.random_seed:  # the caller asked for random seeds
+            seed = base
+        else:  # stay clear of the "random" value
+            seed = (base + done - 1) % limits.seed_max + 1
         calls.append((count, seed))
         done += count
     return calls
@@ -80,16 +107,40 @@ class Generator:
         self._clock = clock
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="bedrock")
 
-    def _invoke(self, request: ImageRequest, count: int, seed: int) -> list[ModelImage]:
+    def _cacheable(self, request: ImageRequest) -> bool:
+        """Only an explicit, non-random seed makes the output reproducible."""
+        return (
+            self.settings.cache_seeded
+            and request.seed is not None
+            and request.seed != request.model.limits.random_seed
+        )
+
+    def _produce(self, request: ImageRequest, count: int, seed: int) -> list[Produced]:
         adapter = for_family(request.model.family)
+        body = adapter.request_body(request, count, seed)
+        keys: list[str | None] = [None] * count
+        if self._cacheable(request):
+            keys = [
+                cache_key(
+                    self.settings.key_prefix, request.invoke_id, body, i, request.output_format
+                )
+                for i in range(count)
+            ]
+            hits = [self.store.head(key) for key in keys]
+            if all(hits):
+                return [Produced(seed, key=k, cached=h) for k, h in zip(keys, hits, strict=True)]
         payload = bedrock.invoke(
             self._bedrock,
             request.invoke_id,
-            adapter.request_body(request, count, seed),
+            body,
             region=self.settings.region,
             retry_after=self.settings.retry_after_seconds,
         )
-        return adapter.parse_response(payload, count, seed)
+        images = adapter.parse_response(payload, count, seed)
+        return [
+            Produced(image.seed, image=image, key=key)
+            for image, key in zip(images, keys, strict=False)
+        ]
 
     def _gather(self, futures: list[Future], deadline: float) -> list:
         done, pending = wait(
@@ -106,23 +157,35 @@ class Generator:
             raise ModelTimeout("the model did not answer within the request's time budget")
         return [future.result() for future in futures]
 
-    def _store(self, request: ImageRequest, image: ModelImage, now: datetime) -> StoredImage:
+    def _store(self, request: ImageRequest, produced: Produced, now: datetime) -> StoredImage:
+        if produced.cached is not None:
+            hit = produced.cached
+            return StoredImage(
+                self.store.presign(produced.key),
+                produced.key,
+                hit.width,
+                hit.height,
+                produced.seed,
+                hit.content_type,
+                hit.bytes,
+                True,
+            )
+        image = produced.image
         try:
             info = imageinfo.inspect(image.data)
         except imageinfo.NotAnImage as exc:
             raise ModelFailed(f"the model returned data that is not an image ({exc})") from exc
-        key = new_key(self.settings.key_prefix, info.format, now)
+        key = produced.key or new_key(self.settings.key_prefix, info.format, now)
         content_type = f"image/{info.format}"
-        self.store.put(
-            key,
-            image.data,
-            content_type,
-            {
-                "model": request.model.id,
-                "seed": str(image.seed),
-                "prompt-sha256": prompt_digest(request.prompt),
-            },
-        )
+        metadata = {
+            "model": request.model.id,
+            "seed": str(image.seed),
+            "prompt-sha256": prompt_digest(request.prompt),
+            "width": str(info.width),
+            "height": str(info.height),
+        }
+        # A cache key may be written concurrently by an identical request: same bytes, fine.
+        self.store.put(key, image.data, content_type, metadata, exists_ok=produced.key is not None)
         return StoredImage(
             self.store.presign(key),
             key,
@@ -131,6 +194,7 @@ class Generator:
             image.seed,
             content_type,
             len(image.data),
+            False,
         )
 
     def generate(self, body: Any, deadline: float) -> dict[str, Any]:
@@ -140,21 +204,20 @@ class Generator:
         request = parse_request(body, self.settings, self.catalogue, now.date())
         calls = plan_calls(request)
         batches = self._gather(
-            [self._pool.submit(self._invoke, request, count, seed) for count, seed in calls],
+            [self._pool.submit(self._produce, request, count, seed) for count, seed in calls],
             deadline,
         )
-        images = [image for batch in batches for image in batch]
+        produced = [item for batch in batches for item in batch]
         model_ms = int((time.monotonic() - started) * 1000)
         notes = list(request.notes)
-        if len(images) < request.number_of_images:
+        if len(produced) < request.number_of_images:
             notes.append(
-                f"{request.number_of_images - len(images)} of"
-                f" {request.number_of_images} images were blocked by the content filter"
+                f"{request.number_of_images - len(produced)} of {request.number_of_images}"
+                " images were blocked by the content filter"
             )
         stored = self._gather(
-            [self._pool.submit(self._store, request, image, now) for image in images], deadline
+            [self._pool.submit(self._store, request, item, now) for item in produced], deadline
         )
-        price = request.model.price_usd_per_image
         result = {
             "image_url": stored[0].url,
             "images": [asdict(s) for s in stored],
@@ -163,26 +226,34 @@ class Generator:
             "expires_at": (now + timedelta(seconds=self.store.expiry_seconds))
             .isoformat(timespec="seconds")
             .replace("+00:00", "Z"),
-            "cost": {
-                "estimated_usd": round(price * len(stored), 6),
-                "per_image_usd": price,
-                "note": self.catalogue.price_source,
-            },
+            "cost": self._cost(request, stored),
         }
         if notes:
             result["notes"] = notes
         fields = {
             "model": request.invoke_id,
             "images": len(stored),
+            "cache_hits": sum(s.cached for s in stored),
             "bytes": sum(s.bytes for s in stored),
             "model_ms": model_ms,
             "total_ms": int((time.monotonic() - started) * 1000),
             "estimated_usd": result["cost"]["estimated_usd"],
+            "saved_usd": result["cost"]["saved_usd"],
         }
         if logger.isEnabledFor(logging.DEBUG):
             fields["prompt"] = request.prompt
         logger.info("images generated", extra={"fields": fields})
         return result
+
+    def _cost(self, request: ImageRequest, stored: list[StoredImage]) -> dict[str, Any]:
+        price = request.model.price_usd_per_image
+        hits = sum(s.cached for s in stored)
+        return {
+            "estimated_usd": round(price * (len(stored) - hits), 6),
+            "saved_usd": round(price * hits, 6),
+            "per_image_usd": price,
+            "note": self.catalogue.price_source,
+        }
 
     def models(self, today: date) -> dict[str, Any]:
         """The models this deployment serves, with limits, lifecycle and estimated prices."""
@@ -200,4 +271,5 @@ class Generator:
             "default_model": self.settings.default_model,
             "models": models,
             "price_source": self.catalogue.price_source,
+            "cache_seeded_requests": self.settings.cache_seeded,
         }

@@ -10,15 +10,17 @@ import base64
 import binascii
 import json
 import logging
+import os
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from service import aws, logs
 from service.catalogue import default_catalogue
-from service.config import ConfigError, settings_from_environ
+from service.config import ConfigError, Settings
 from service.errors import (
     ImageGenError,
     InvalidField,
@@ -39,14 +41,19 @@ SAFETY_MARGIN_SECONDS = 1.0
 ROUTES = {"/images": "POST", "/models": "GET"}
 
 
+def build_generator(env: Mapping[str, str]) -> Generator:
+    """Settings, clients and the generator for one environment (raises ConfigError)."""
+    catalogue = default_catalogue()
+    settings = Settings.from_env(env, catalogue)
+    logs.configure(settings.log_level)
+    store = ImageStore(aws.s3(settings, env), settings.bucket, settings.url_expiry_seconds)
+    return Generator(settings, catalogue, aws.bedrock_runtime(settings, env), store)
+
+
 @lru_cache(maxsize=1)
 def get_generator() -> Generator:
-    """Build settings, clients and the generator once per container (cold start)."""
-    catalogue = default_catalogue()
-    settings = settings_from_environ(catalogue)
-    logs.configure(settings.log_level)
-    store = ImageStore(aws.s3(settings), settings.bucket, settings.url_expiry_seconds)
-    return Generator(settings, catalogue, aws.bedrock_runtime(settings), store)
+    """The container's generator, built on the first request (cold start) and reused."""
+    return build_generator(os.environ)
 
 
 def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:
@@ -132,28 +139,33 @@ def _deadline(generator: Generator, context: Any) -> float:
     return time.monotonic() + budget
 
 
-def _route(event: dict, context: Any) -> dict:
+def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dict:
     path = event.get("resource") or event.get("path") or ""
     method = (event.get("httpMethod") or "").upper()
     if path not in ROUTES:
         raise NotFound(f"no route {path!r}; see GET /models and POST /images")
     if method != ROUTES[path]:
         raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only")
-    generator = get_generator()
+    service = generator()
     if path == "/models":
-        return _response(200, generator.models(datetime.now(UTC).date()))
+        return _response(200, service.models(datetime.now(UTC).date()))
     body = parse_json_body(event)
-    return _response(200, generator.generate(body, _deadline(generator, context)))
+    return _response(200, service.generate(body, _deadline(service, context)))
 
 
 def lambda_handler(event: dict, context: Any) -> dict:
     """Entry point for API Gateway REST proxy events."""
+    return handle(event, context, get_generator)
+
+
+def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict:
+    """Answer one proxy event with the generator ``generator()`` returns (built lazily)."""
     request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     token = logs.request_id.set(request_id)
     try:
         if not isinstance(event, dict):
             raise InvalidField("the event is not an API Gateway proxy event", field="event")
-        response = _route(event, context)
+        response = _route(event, context, generator)
         response["headers"]["X-Request-Id"] = request_id
         return response
     except ImageGenError as error:

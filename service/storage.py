@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -10,6 +11,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service.errors import NotFound, StorageFailed
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a HEAD tells about an image stored earlier."""
+
+    content_type: str
+    bytes: int
+    width: int
+    height: int
 
 
 def new_key(prefix: str, image_format: str, now: datetime) -> str:
@@ -25,7 +36,16 @@ class ImageStore:
         self.bucket = bucket
         self.expiry_seconds = expiry_seconds
 
-    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str],
+        *,
+        exists_ok: bool = False,
+    ) -> None:
+        """Write once: an existing key is never overwritten (412 is an error unless exists_ok)."""
         try:
             self._s3.put_object(
                 Bucket=self.bucket,
@@ -37,20 +57,29 @@ class ImageStore:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if exists_ok and code == "PreconditionFailed":
+                return
             raise StorageFailed(f"could not store the image ({code or 'S3 error'})") from exc
         except BotoCoreError as exc:
             raise StorageFailed("could not reach image storage") from exc
 
-    def exists(self, key: str) -> bool:
+    def head(self, key: str) -> StoredObject | None:
+        """The stored object's type, size and pixel size, or None if there is no such key."""
         try:
-            self._s3.head_object(Bucket=self.bucket, Key=key)
+            head = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise StorageFailed("could not read image storage") from exc
         except BotoCoreError as exc:
             raise StorageFailed("could not reach image storage") from exc
-        return True
+        metadata = head.get("Metadata", {})
+        return StoredObject(
+            head.get("ContentType", "application/octet-stream"),
+            head.get("ContentLength", 0),
+            int(metadata.get("width", 0)),
+            int(metadata.get("height", 0)),
+        )
 
     def presign(self, key: str) -> str:
         try:
@@ -64,7 +93,7 @@ class ImageStore:
 
     def presign_existing(self, key: str) -> str:
         """A fresh URL for an image stored earlier; 404 if there is no such image."""
-        if not self.exists(key):
+        if self.head(key) is None:
             raise NotFound(f"no image with key {key!r}", field="key")
         return self.presign(key)
 

@@ -1,6 +1,5 @@
 """Bedrock failures injected in the emulator, seen through the real HTTP API."""
 
-import boto3
 import pytest
 
 from devstack.stack import LocalStack
@@ -20,7 +19,7 @@ def fault_stack():
 
 
 def objects(stack) -> int:
-    s3 = boto3.client("s3", region_name="us-west-2")
+    s3 = stack.s3_client()
     return s3.list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0)
 
 

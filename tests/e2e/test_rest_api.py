@@ -5,7 +5,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 from PIL import Image
 
@@ -80,7 +79,7 @@ def test_seed_zero_returns_the_seed_the_model_chose(stack):
 def test_stored_object_is_private_typed_and_carries_a_prompt_hash_not_the_prompt(stack):
     _, _, answer = post_json(f"{stack.url}/images", {"prompt": "secret plans", "seed": 3})
     key = answer["images"][0]["key"]
-    head = boto3.client("s3", region_name="us-west-2").head_object(Bucket=stack.bucket, Key=key)
+    head = stack.s3_client().head_object(Bucket=stack.bucket, Key=key)
     assert head["ContentType"] == "image/png"
     assert head["Metadata"]["seed"] == "3" and "prompt-sha256" in head["Metadata"]
     assert "secret plans" not in json.dumps(head["Metadata"])
@@ -97,7 +96,7 @@ def test_presigned_url_is_sigv4_with_the_configured_expiry(stack):
 
 
 def test_twenty_concurrent_posts_store_twenty_distinct_retrievable_images(stack):
-    s3 = boto3.client("s3", region_name="us-west-2")
+    s3 = stack.s3_client()
     prefix = "images/"
     before = s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix).get("KeyCount", 0)
     with ThreadPoolExecutor(20) as pool:

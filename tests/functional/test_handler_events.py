@@ -6,8 +6,18 @@ import json
 
 import pytest
 
-from service.handler import MAX_BODY_BYTES, lambda_handler
+from service.handler import MAX_BODY_BYTES, get_generator, lambda_handler
 from tests.conftest import load_event
+
+
+@pytest.fixture(autouse=True)
+def lambda_environment(stack, monkeypatch):
+    """The environment a deployed Lambda would have, pointing at the local stack."""
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    get_generator.cache_clear()
+    yield
+    get_generator.cache_clear()
 
 
 class Context:
@@ -79,6 +89,13 @@ def test_get_models_lists_the_catalogue_with_limits(stack):
 def test_malformed_events_get_their_documented_status(stack, change, status, code):
     got_status, _, body = call({**load_event("post_images.json"), **change})
     assert (got_status, body["error"]["code"]) == (status, code)
+
+
+def test_a_misconfigured_deployment_answers_500_without_details(monkeypatch):
+    monkeypatch.delenv("IMAGEGEN_BUCKET")
+    status, _, body = call(load_event("post_images.json"))
+    assert (status, body["error"]["code"]) == (500, "configuration_error")
+    assert "IMAGEGEN_BUCKET" not in body["error"]["message"]
 
 
 def test_an_event_that_is_not_a_dict_is_a_400(stack):

@@ -140,6 +140,13 @@ def test_lambda_runtime_architecture_handler_and_environment(run):
     assert function["loggingConfig"]["logFormat"] == "JSON"
 
 
+def test_seeded_request_cache_is_on_in_dev_only(dev, prod):
+    def flag(run):
+        return run.one(FUNCTION).inputs["environment"]["variables"]["IMAGEGEN_CACHE_SEEDED"]
+
+    assert (flag(dev), flag(prod)) == ("true", "false")
+
+
 def test_memory_and_concurrency_follow_the_stack(dev, prod):
     assert dev.one(FUNCTION).inputs["memorySize"] == 512
     assert prod.one(FUNCTION).inputs["memorySize"] == 1024

@@ -154,3 +154,23 @@ def test_plan_calls_batches_for_multi_image_models_and_keeps_seed_zero():
 def test_plan_calls_picks_a_seed_when_none_is_given():
     ((count, seed),) = plan_calls(request())
     assert count == 1 and 1 <= seed <= 4294967295
+
+
+def test_cache_key_depends_on_model_body_and_position():
+    from service.flow import cache_key
+
+    body = {"prompt": "a", "seed": 1}
+    key = cache_key("images/", "m", body, 0, "png")
+    assert key == cache_key("images/", "m", dict(reversed(body.items())), 0, "png")
+    assert key.startswith("images/cache/") and key.endswith(".png")
+    assert (
+        len(
+            {
+                key,
+                cache_key("images/", "m", {**body, "seed": 2}, 0, "png"),
+                cache_key("images/", "m2", body, 0, "png"),
+                cache_key("images/", "m", body, 1, "png"),
+            }
+        )
+        == 4
+    )
