@@ -96,9 +96,12 @@ def _text(body: dict, key: str, max_length: int, *, required: bool) -> str:
 class Emulator:
     """Model behaviour per family: validate the body, then answer like the model would."""
 
-    def __init__(self, catalogue: Catalogue, serve_retired: bool) -> None:
+    def __init__(
+        self, catalogue: Catalogue, serve_retired: bool, constant_images: bool = False
+    ) -> None:
         self.catalogue = catalogue
         self.serve_retired = serve_retired
+        self.constant_images = constant_images
 
     def model(self, model_id: str, region: str | None) -> ModelSpec:
         model = self.catalogue.find(model_id)
@@ -123,6 +126,17 @@ class Emulator:
         }[model.family]
         return family(model, body, fault)
 
+    def _image(
+        self, prompt: str, seed: int, width: int, height: int, fmt: str, fault: str | None
+    ) -> str:
+        if fault == "bad_base64":
+            return "this is not base64!"
+        if fault == "not_image":
+            return base64.b64encode(b"definitely not an image").decode()
+        if self.constant_images:  # benchmarks: the same (cached) picture, so rendering is free
+            prompt, seed = "imagegen benchmark image", 1
+        return base64.b64encode(render(prompt, seed, width, height, fmt)).decode()
+
     @staticmethod
     def _seed(seed: int) -> int:
         return seed or secrets.randbelow(4294967294) + 1
@@ -145,7 +159,7 @@ class Emulator:
         return {
             "seeds": [seed],
             "finish_reasons": [None],
-            "images": [_image(prompt, seed, width, height, fmt, fault)],
+            "images": [self._image(prompt, seed, width, height, fmt, fault)],
         }
 
     def _sdxl(self, model: ModelSpec, body: dict, fault: str | None) -> dict:
@@ -191,7 +205,9 @@ class Emulator:
                 "result": "success",
                 "artifacts": [{"seed": seed, "base64": "", "finishReason": "CONTENT_FILTERED"}],
             }
-        data = _image(prompt, seed, body.get("width", 1024), body.get("height", 1024), "png", fault)
+        data = self._image(
+            prompt, seed, body.get("width", 1024), body.get("height", 1024), "png", fault
+        )
         return {
             "result": "success",
             "artifacts": [{"seed": seed, "base64": data, "finishReason": "SUCCESS"}],
@@ -235,16 +251,8 @@ class Emulator:
             raise BedrockError(
                 400, "ValidationException", "This request has been blocked by our content filters."
             )
-        images = [_image(prompt, seed + i, width, height, "png", fault) for i in range(count)]
+        images = [self._image(prompt, seed + i, width, height, "png", fault) for i in range(count)]
         return {"images": images}
-
-
-def _image(prompt: str, seed: int, width: int, height: int, fmt: str, fault: str | None) -> str:
-    if fault == "bad_base64":
-        return "this is not base64!"
-    if fault == "not_image":
-        return base64.b64encode(b"definitely not an image").decode()
-    return base64.b64encode(render(prompt, seed, width, height, fmt)).decode()
 
 
 class BedrockEmulatorServer(BackgroundHTTPServer):
@@ -260,9 +268,10 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
         serve_retired: bool = False,
         latency_seconds: float = 0.0,
         hang_seconds: float = 60.0,
+        constant_images: bool = False,
         catalogue: Catalogue | None = None,
     ) -> None:
-        self.emulator = Emulator(catalogue or default_catalogue(), serve_retired)
+        self.emulator = Emulator(catalogue or default_catalogue(), serve_retired, constant_images)
         self.latency_seconds = latency_seconds
         self.hang_seconds = hang_seconds
         self.calls: Counter[str] = Counter()
@@ -368,7 +377,8 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
                 if fault in FAULT_ERRORS:
                     raise BedrockError(*FAULT_ERRORS[fault])
                 model = server.emulator.model(model_id, self._region())
-                if not self.headers.get("Content-Type", "").startswith("application/json"):
+                content_type = self.headers.get("Content-Type") or "application/json"
+                if not content_type.startswith("application/json"):
                     raise _bad("content type must be application/json")
                 try:
                     body = json.loads(raw)

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from functools import partial
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
+from devstack.s3_server import S3Server
 from service import config
 from service.flow import Generator
 from service.handler import build_generator, handle
@@ -36,15 +36,18 @@ class LocalStack:
         region: str = LOCAL_REGION,
         serve_retired: bool = False,
         latency_seconds: float = 0.0,
+        constant_images: bool = False,
         timeout_seconds: float = 29.0,
     ) -> None:
         self.host, self.port = host, port
         self.region = region
         self.extra_env = dict(env or {})
         self.timeout_seconds = timeout_seconds
-        self.s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.s3 = S3Server()
         self.bedrock = BedrockEmulatorServer(
-            serve_retired=serve_retired, latency_seconds=latency_seconds
+            serve_retired=serve_retired,
+            latency_seconds=latency_seconds,
+            constant_images=constant_images,
         )
         self.gateway: GatewayServer | None = None
         self.generator: Generator | None = None
@@ -57,8 +60,7 @@ class LocalStack:
 
     @property
     def s3_url(self) -> str:
-        host, port = self.s3.get_host_and_port()
-        return f"http://{host}:{port}"
+        return self.s3.url
 
     @property
     def bucket(self) -> str:
@@ -94,6 +96,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             config.REGION: self.region,
+            "AWS_DEFAULT_REGION": self.region,  # Lambda sets both; boto3 reads this one
             "AWS_ENDPOINT_URL_S3": self.s3_url,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
             # moto keeps S3 state per process: a fresh bucket keeps stacks apart.

@@ -21,7 +21,8 @@ _S3_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 POOL_SIZE = 32
 
 
-def _session(settings: Settings, env: Mapping[str, str]) -> boto3.session.Session:
+def session(settings: Settings, env: Mapping[str, str]) -> boto3.session.Session:
+    """One session per container: building a session loads botocore's data, so share it."""
     return boto3.session.Session(
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
@@ -34,8 +35,8 @@ def _endpoint(env: Mapping[str, str], service_env: str) -> str | None:
     return env.get(service_env) or env.get("AWS_ENDPOINT_URL") or None
 
 
-def bedrock_runtime(settings: Settings, env: Mapping[str, str]):
-    return _session(settings, env).client(
+def bedrock_runtime(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):
+    return aws.client(
         "bedrock-runtime",
         endpoint_url=_endpoint(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
         config=Config(
@@ -47,13 +48,13 @@ def bedrock_runtime(settings: Settings, env: Mapping[str, str]):
     )
 
 
-def s3(settings: Settings, env: Mapping[str, str]):
+def s3(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):
     """S3 with SigV4 on the regional endpoint, so presigned URLs work in every region.
 
     An ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` override (the local stack) is honoured.
     """
     override = _endpoint(env, "AWS_ENDPOINT_URL_S3")
-    return _session(settings, env).client(
+    return aws.client(
         "s3",
         endpoint_url=override or f"https://s3.{settings.region}.amazonaws.com",
         config=Config(

@@ -46,8 +46,9 @@ def build_generator(env: Mapping[str, str]) -> Generator:
     catalogue = default_catalogue()
     settings = Settings.from_env(env, catalogue)
     logs.configure(settings.log_level)
-    store = ImageStore(aws.s3(settings, env), settings.bucket, settings.url_expiry_seconds)
-    return Generator(settings, catalogue, aws.bedrock_runtime(settings, env), store)
+    session = aws.session(settings, env)
+    store = ImageStore(aws.s3(session, settings, env), settings.bucket, settings.url_expiry_seconds)
+    return Generator(settings, catalogue, aws.bedrock_runtime(session, settings, env), store)
 
 
 @lru_cache(maxsize=1)
