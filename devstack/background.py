@@ -7,15 +7,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog; the default of 5 resets bursts of connections
+
+
 class BackgroundHTTPServer:
     """Binds on construction (port 0 = a free port); ``start()`` serves, ``stop()`` joins."""
 
     thread_name = "http-server"
 
     def __init__(self, host: str, port: int) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 128
+        self._httpd = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

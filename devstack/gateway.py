@@ -99,7 +99,8 @@ class GatewayServer(BackgroundHTTPServer):
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def _json(self, status: int, payload: dict) -> None:
                 self._send(
@@ -130,6 +131,10 @@ class GatewayServer(BackgroundHTTPServer):
                 payload = base64.b64decode(out) if result.get("isBase64Encoded") else out.encode()
                 self._send(result["statusCode"], payload, result.get("headers") or {})
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+            def __getattr__(self, name: str):
+                """Every method, even unknown ones, reaches the handler (which answers 405)."""
+                if name.startswith("do_"):
+                    return self._dispatch
+                raise AttributeError(name)
 
         return Handler

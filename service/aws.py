@@ -14,9 +14,10 @@ from botocore.config import Config
 
 from service.config import Settings
 
-# Bounded retries with client-side rate adaptation: a throttled burst slows down instead of
-# multiplying calls; the flow's own deadline still answers before API Gateway gives up.
-_BEDROCK_RETRIES = {"mode": "adaptive", "total_max_attempts": 3}
+# Bounded retries with jittered exponential backoff: at most 3 calls per model invocation, then a
+# prompt 429 with Retry-After. "adaptive" mode was measured and rejected: its client-side token
+# bucket made a throttled burst wait in the client until the deadline and answer 504 instead.
+_BEDROCK_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 _S3_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 POOL_SIZE = 32
 

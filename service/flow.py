@@ -30,7 +30,10 @@ from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcno
 from service.validation import ImageRequest, parse_request
 
 logger = logging.getLogger("imagegen")
-MAX_PARALLEL_CALLS = 4
+# Threads are created on demand: a Lambda container (one request at a time) uses at most one per
+# Bedrock call of its request (<= 4), while a multi-threaded local server is not throttled by a
+# small process-wide pool. Matches the boto3 connection pool.
+MAX_PARALLEL_CALLS = 32
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,21 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from devstack.stack import LocalStack
 
 EVENTS = Path(__file__).parent / "events"
+
+# Property-based tests are derandomized: the same examples on every run and machine.
+settings.register_profile(
+    "imagegen",
+    derandomize=True,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("imagegen")
 
 
 def load_event(name: str) -> dict:

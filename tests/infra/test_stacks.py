@@ -246,3 +246,24 @@ def test_the_lambda_timeout_must_fit_api_gateway():
     config = {**stack_config("dev"), "imagegen:lambdaTimeoutSeconds": "60"}
     with pytest.raises(Exception, match="lambdaTimeoutSeconds"):
         run_program("dev", config)
+
+
+def test_every_iam_statement_in_the_program_is_scoped(run):
+    """No Allow statement anywhere grants a wildcard action; only X-Ray gets a * resource."""
+    documents = [
+        json.loads(r.inputs["policy"]) for r in run.of_type("aws:iam/rolePolicy:RolePolicy")
+    ]
+    documents += [
+        json.loads(r.inputs["assumeRolePolicy"]) for r in run.of_type("aws:iam/role:Role")
+    ]
+    assert documents
+    for document in documents:
+        for statement in document["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert "*" not in action, statement
+            resources = statement.get("Resource", [])
+            if "*" in ([resources] if isinstance(resources, str) else resources):
+                assert all(a.startswith("xray:") for a in actions), statement

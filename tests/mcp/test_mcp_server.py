@@ -198,3 +198,31 @@ def test_http_transport_refuses_a_foreign_host_header(http_server):
 def test_non_loopback_http_needs_a_token():
     with pytest.raises(SystemExit, match="without --token"):
         build_app(server, "0.0.0.0", None)
+
+
+def test_http_transport_refuses_a_foreign_origin(http_server):
+    request = urllib.request.Request(
+        http_server,
+        data=b"{}",
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer s3cret",
+            "Origin": "http://evil.example",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 403
+
+
+def test_a_wrong_token_is_refused(http_server):
+    request = urllib.request.Request(
+        http_server,
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer s3cre"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 401
