@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint bench audit clean
 
 $(BIN)/imagegen: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,16 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench.run
+
+# Needs the PyPI/OSV vulnerability databases (not reachable from every build machine).
+audit: install
+	$(BIN)/pip install --quiet pip-audit==2.10.1
+	$(BIN)/pip freeze --exclude-editable > .audit-requirements.txt
+	$(BIN)/pip-audit --strict --progress-spinner off -r .audit-requirements.txt; \
+	  status=$$?; rm -f .audit-requirements.txt; exit $$status
 
 clean:
 	rm -rf $(VENV) generated .pytest_cache .ruff_cache
