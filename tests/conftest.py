@@ -20,6 +20,7 @@ EVENTS = Path(__file__).parent / "events"
 settings.register_profile(
     "imagegen",
     derandomize=True,
+    database=None,  # write nothing into the working tree
     deadline=None,
     max_examples=150,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

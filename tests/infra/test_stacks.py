@@ -93,6 +93,12 @@ def test_lambda_policy_is_least_privilege(run):
     assert by_sid["WriteAndReadImages"]["Resource"] == [
         f"arn:aws:s3:::imagegen-{run.stack}-images-abc123/images/*"
     ]
+    assert by_sid["TellMissingImages"] == {
+        "Sid": "TellMissingImages",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [f"arn:aws:s3:::imagegen-{run.stack}-images-abc123"],
+    }
     assert by_sid["WriteOwnLogs"]["Resource"][0].endswith(
         f":log-group:/aws/lambda/imagegen-{run.stack}:*"
     )
