@@ -61,6 +61,14 @@ def lambda_policy(
             "Action": ["s3:PutObject", "s3:GetObject"],
             "Resource": [f"{bucket_arn}/{key_prefix}*"],
         },
+        # Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404, and
+        # cache misses and get_image_url would look like permission errors.
+        {
+            "Sid": "TellMissingImages",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [bucket_arn],
+        },
         {
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
