@@ -226,3 +226,12 @@ def test_a_wrong_token_is_refused(http_server):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request)
     assert caught.value.code == 401
+
+
+async def test_a_hanging_model_gives_a_tool_error_instead_of_a_hang(stack, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_API_URL", stack.url)
+    monkeypatch.setattr(mcp_module.OPTIONS, "timeout_seconds", 1.0)
+    stack.bedrock.inject("hang")
+    async with Client(server) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a slow heron"})
+    assert result.is_error and "timed out" in result.content[0].text
