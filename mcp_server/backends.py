@@ -6,8 +6,10 @@ code path and the service's validation stays the single source of truth.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,8 +25,6 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
-    name: str
-
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
 
     def models(self) -> dict[str, Any]: ...
@@ -40,8 +40,6 @@ def _explain(code: str, message: str, field: str | None) -> BackendError:
 class DirectBackend:
     """Calls ``service`` in-process: by default the generator built from the process environment
     (AWS credentials, region, bucket), or a local stack's."""
-
-    name = "direct"
 
     def __init__(self, generator: Callable[[], Generator] = get_generator) -> None:
         self._generator = generator
@@ -65,8 +63,6 @@ class DirectBackend:
 class RemoteBackend:
     """Calls a deployed REST API, so an assistant needs no AWS credentials."""
 
-    name = "remote"
-
     def __init__(self, api_url: str, api_key: str | None) -> None:
         self.api_url = api_url.rstrip("/").removesuffix("/images")
         self.api_key = api_key
@@ -78,9 +74,6 @@ class RemoteBackend:
             raise _explain(exc.code, exc.message, None) from exc
 
     def models(self) -> dict[str, Any]:
-        import json
-        import urllib.request
-
         request = urllib.request.Request(
             f"{self.api_url}/models", headers={"x-api-key": self.api_key or ""}
         )

@@ -27,7 +27,7 @@ from pydantic import Field
 from mcp_server.backends import Backend, BackendError, DirectBackend, remote_from_env
 from mcp_server.preview import make_preview
 from service.catalogue import default_catalogue
-from service.config import BUCKET
+from service.config import BUCKET, ConfigError
 
 CATALOGUE = default_catalogue()
 _TODAY = datetime.now(UTC).date()
@@ -131,7 +131,7 @@ async def _call(ctx: Context, label: str, fn: Callable[..., Any], *args: Any) ->
             outcome["value"] = await anyio.to_thread.run_sync(
                 partial(fn, *args), abandon_on_cancel=True
             )
-        except (BackendError, OSError) as exc:
+        except (BackendError, ConfigError, OSError) as exc:
             outcome["error"] = exc
         finally:
             done.set()

@@ -30,7 +30,6 @@ FIELDS = (
     "number_of_images",
     "output_format",
 )
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 _MAX_REQUEST_SIDE = 8192
 
@@ -53,10 +52,6 @@ class ImageRequest:
     number_of_images: int
     output_format: str
     notes: tuple[str, ...] = ()
-
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES[self.output_format]
 
 
 def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | None:
