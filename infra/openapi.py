@@ -50,6 +50,7 @@ def api_gateway_definition(
     doc["x-amazon-apigateway-api-key-source"] = "HEADER"
     doc["x-amazon-apigateway-request-validators"] = {
         "body": {"validateRequestBody": True, "validateRequestParameters": False},
+        "params": {"validateRequestBody": False, "validateRequestParameters": True},
     }
     doc.setdefault("components", {})["securitySchemes"] = {
         API_KEY_SCHEME: {"type": "apiKey", "name": "x-api-key", "in": "header"},
@@ -65,6 +66,8 @@ def api_gateway_definition(
             }
             if method == "post":
                 operation["x-amazon-apigateway-request-validator"] = "body"
+            elif operation.get("parameters"):
+                operation["x-amazon-apigateway-request-validator"] = "params"
             operation["security"] = [{API_KEY_SCHEME: []}] if api_key_required else []
     doc["x-amazon-apigateway-gateway-responses"] = {
         kind: {

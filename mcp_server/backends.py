@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,7 +57,7 @@ class DirectBackend:
 
     def image_url(self, key: str) -> str:
         try:
-            return self._generator().store.presign_existing(key)
+            return self._generator().fresh_url(key)["url"]
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
@@ -73,18 +75,29 @@ class RemoteBackend:
         except ApiError as exc:
             raise _explain(exc.code, exc.message, None) from exc
 
-    def models(self) -> dict[str, Any]:
+    def _get(self, path: str) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.api_url}/models", headers={"x-api-key": self.api_key or ""}
+            f"{self.api_url}{path}", headers={"x-api-key": self.api_key or ""}
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            try:
+                error = json.load(exc).get("error", {})
+            except ValueError:
+                error = {}
+            raise _explain(
+                error.get("code", "http_error"),
+                error.get("message", exc.reason),
+                error.get("field"),
+            ) from None
+
+    def models(self) -> dict[str, Any]:
+        return self._get("/models")
 
     def image_url(self, key: str) -> str:
-        raise BackendError(
-            "get_image_url needs the direct backend: the REST API does not "
-            "re-sign URLs; generate again or ask the operator"
-        )
+        return self._get("/images/url?" + urllib.parse.urlencode({"key": key}))["url"]
 
 
 def remote_from_env() -> RemoteBackend | None:

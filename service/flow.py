@@ -25,7 +25,7 @@ from service import bedrock, imageinfo
 from service.adapters import ModelImage, for_family
 from service.catalogue import Catalogue
 from service.config import Settings
-from service.errors import ModelFailed, ModelTimeout
+from service.errors import InvalidField, ModelFailed, ModelTimeout
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import ImageRequest, parse_request
 
@@ -34,6 +34,7 @@ logger = logging.getLogger("imagegen")
 # Bedrock call of its request (<= 4), while a multi-threaded local server is not throttled by a
 # small process-wide pool. Matches the boto3 connection pool.
 MAX_PARALLEL_CALLS = 32
+MAX_KEY_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class Produced:
     image: ModelImage | None = None
     key: str | None = None  # a deterministic cache key, or None for a fresh random key
     cached: StoredObject | None = None
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def prompt_digest(prompt: str) -> str:
@@ -226,9 +231,7 @@ class Generator:
             "images": [asdict(s) for s in stored],
             "model": request.model.alias,
             "model_id": request.invoke_id,
-            "expires_at": (now + timedelta(seconds=self.store.expiry_seconds))
-            .isoformat(timespec="seconds")
-            .replace("+00:00", "Z"),
+            "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
             "cost": self._cost(request, stored),
         }
         if notes:
@@ -247,6 +250,24 @@ class Generator:
             fields["prompt"] = request.prompt
         logger.info("images generated", extra={"fields": fields})
         return result
+
+    def fresh_url(self, key: Any) -> dict[str, Any]:
+        """A new presigned URL for an image generated earlier (URLs expire; images stay)."""
+        prefix = self.settings.key_prefix
+        if not isinstance(key, str) or not key:
+            raise InvalidField("'key' is required (the key of an earlier image)", field="key")
+        if len(key) > MAX_KEY_LENGTH or not key.startswith(prefix) or ".." in key:
+            raise InvalidField(
+                f"'key' must be an image key under '{prefix}' of at most {MAX_KEY_LENGTH}"
+                " characters",
+                field="key",
+            )
+        now = self._clock()
+        return {
+            "url": self.store.presign_existing(key),
+            "key": key,
+            "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
+        }
 
     def _cost(self, request: ImageRequest, stored: list[StoredImage]) -> dict[str, Any]:
         price = request.model.price_usd_per_image

@@ -38,7 +38,7 @@ logger = logging.getLogger("imagegen")
 
 MAX_BODY_BYTES = 64 * 1024
 SAFETY_MARGIN_SECONDS = 1.0
-ROUTES = {"/images": "POST", "/models": "GET"}
+ROUTES = {"/images": "POST", "/images/url": "GET", "/models": "GET"}
 
 
 def build_generator(env: Mapping[str, str]) -> Generator:
@@ -144,12 +144,15 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     path = event.get("resource") or event.get("path") or ""
     method = (event.get("httpMethod") or "").upper()
     if path not in ROUTES:
-        raise NotFound(f"no route {path!r}; see GET /models and POST /images")
+        raise NotFound(f"no route {path!r}; see POST /images, GET /images/url, GET /models")
     if method != ROUTES[path]:
         raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only")
     service = generator()
     if path == "/models":
         return _response(200, service.models(datetime.now(UTC).date()))
+    if path == "/images/url":
+        query = event.get("queryStringParameters") or {}
+        return _response(200, service.fresh_url(query.get("key")))
     body = parse_json_body(event)
     return _response(200, service.generate(body, _deadline(service, context)))
 

@@ -212,3 +212,27 @@ def test_nova_canvas_in_its_region_gives_free_sizes():
 def test_openapi_document_is_served(stack):
     status, _, raw = http("GET", f"{stack.url}/openapi.yaml")
     assert status == 200 and b"/images:" in raw
+
+
+def test_a_fresh_url_for_an_earlier_image(stack):
+    _, _, answer = post_json(f"{stack.url}/images", {"prompt": "a fox"})
+    key = answer["images"][0]["key"]
+    status, _, raw = http("GET", f"{stack.url}/images/url?key={key}")
+    fresh = json.loads(raw)
+    assert status == 200 and fresh["key"] == key and fresh["expires_at"].endswith("Z")
+    assert fetch_image(fresh["url"])[0].size == (1024, 1024)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("", 400, "invalid_field"),
+        ("?key=", 400, "invalid_field"),
+        ("?key=other/secret.png", 400, "invalid_field"),
+        ("?key=images/../other/secret.png", 400, "invalid_field"),
+        ("?key=images/2026/01/01/nope.png", 404, "not_found"),
+    ],
+)
+def test_fresh_url_refuses_foreign_and_unknown_keys(stack, query, status, code):
+    got, _, raw = http("GET", f"{stack.url}/images/url{query}")
+    assert (got, json.loads(raw)["error"]["code"]) == (status, code)

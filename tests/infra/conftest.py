@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,9 @@ def stack_config(stack: str) -> dict[str, str]:
 def run_program(stack: str, config: dict[str, str] | None = None) -> StackRun:
     from infra.program import build
 
+    # Pulumi's runtime uses the thread's current event loop; tests that ran asyncio.run() before
+    # (the MCP tests) leave none, so give this run its own.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     config = config if config is not None else stack_config(stack)
     run = StackRun(stack, config["aws:region"])
     pulumi.runtime.set_mocks(RecordingMocks(run), project="imagegen", stack=stack, preview=False)

@@ -211,7 +211,9 @@ def test_api_key_required_in_prod_and_optional_in_dev(dev, prod):
 
 def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
     body = run.outputs["body"]
-    assert set(body["paths"]) == {"/images", "/models"}
+    assert set(body["paths"]) == {"/images", "/images/url", "/models"}
+    refresh = body["paths"]["/images/url"]["get"]
+    assert refresh["x-amazon-apigateway-request-validator"] == "params"
     post = body["paths"]["/images"]["post"]
     integration = post["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws_proxy" and integration["httpMethod"] == "POST"

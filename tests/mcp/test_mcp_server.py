@@ -120,6 +120,11 @@ async def test_remote_backend_against_the_local_rest_api(stack, monkeypatch):
         assert result.structured_content["images"][0]["seed"] == 3
         refused = await client.call_tool("generate_image", {"prompt": "a", "model": "nope"})
         assert refused.is_error and "invalid_field" in refused.content[0].text
+        key = result.structured_content["images"][0]["key"]
+        fresh = await client.call_tool("get_image_url", {"key": key})
+        assert urllib.request.urlopen(fresh.content[0].text).status == 200
+        missing = await client.call_tool("get_image_url", {"key": "images/none.png"})
+        assert missing.is_error and "not_found" in missing.content[0].text
 
 
 async def test_stdio_subprocess_generates_with_its_own_local_stack():
