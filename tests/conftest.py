@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,10 +13,20 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from devstack.stack import LocalStack
 
 EVENTS = Path(__file__).parent / "events"
+
+# Hypothesis keeps caches in the working tree by default: keep them in a temp dir instead.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="imagegen-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+
 
 # Property-based tests are derandomized: the same examples on every run and machine.
 settings.register_profile(
