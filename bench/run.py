@@ -25,7 +25,7 @@ from devstack.stack import LocalStack
 from infra.package import ROOT, service_files
 from service.handler import handle
 
-RUNS_COLD = 7
+RUNS_COLD = 15
 RUNS_WARM = 200
 THROUGHPUT_REQUESTS = 160
 
@@ -56,24 +56,23 @@ def cold_start(env: dict[str, str]) -> None:
     row("phase", "imagegen", "baseline", "ratio (median)")
     row("---", "---", "---", "---")
     for phase, (ours, theirs) in snippets.items():
-        times = {}
-        for name, code in (("ours", ours), ("base", theirs)):
-            probe = (
-                "import time; t = time.perf_counter(); " + code + "; print(time.perf_counter() - t)"
-            )
-            times[name] = [
-                float(
-                    subprocess.run(
-                        [sys.executable, "-c", probe],
-                        env={**os.environ, **env},
-                        cwd=ROOT,
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
+        times: dict[str, list[float]] = {"ours": [], "base": []}
+        for _ in range(RUNS_COLD):  # interleaved, so drift hits both alike
+            for name, code in (("ours", ours), ("base", theirs)):
+                probe = (
+                    "import time; t = time.perf_counter(); "
+                    + code
+                    + "; print(time.perf_counter() - t)"
                 )
-                for _ in range(RUNS_COLD)
-            ]
+                out = subprocess.run(
+                    [sys.executable, "-c", probe],
+                    env={**os.environ, **env},
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                times[name].append(float(out.split()[-1]))
         o, b = times["ours"], times["base"]
         row(
             phase,
@@ -144,55 +143,58 @@ def package_size() -> None:
     row("service/ (what infra deploys)", len(service_files()), f"{size / 1024:.1f} KB", "< 100 KB")
 
 
-def throughput(stack: LocalStack) -> None:
+def throughput(env: dict[str, str]) -> None:
+    """Requests/s through the gateway, with S3 + emulator in the same or their own process."""
     import urllib.request
 
     body = json.dumps({"prompt": "a lighthouse", "seed": 3}).encode()
 
-    def one(_: int) -> float:
-        request = urllib.request.Request(
-            f"{stack.url}/images",
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-        return time.perf_counter() - started
-
     print(f"\n### 4. Local stack over HTTP ({THROUGHPUT_REQUESTS} requests, emulator latency 0)\n")
-    row("concurrency", "requests/s", "p50", "p95", "peak RSS")
-    row("---", "---", "---", "---", "---")
-    for concurrency in (1, 8, 32):
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            latencies = list(pool.map(one, range(THROUGHPUT_REQUESTS)))
-        elapsed = time.perf_counter() - started
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        row(
-            concurrency,
-            f"{THROUGHPUT_REQUESTS / elapsed:.0f}",
-            ms(pct(latencies, 0.5)),
-            ms(pct(latencies, 0.95)),
-            f"{rss:.0f} MB",
-        )
+    row("S3 + emulator", "concurrency", "requests/s", "p50", "p95", "peak RSS (this process)")
+    row("---", "---", "---", "---", "---", "---")
+    for label, separate in (("same process", False), ("own process", True)):
+        with LocalStack(env=env, constant_images=True, separate_process=separate) as stack:
+
+            def one(_: int, url: str = stack.url) -> float:
+                request = urllib.request.Request(
+                    f"{url}/images",
+                    data=body,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                )
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    response.read()
+                return time.perf_counter() - started
+
+            for concurrency in (1, 8, 32):
+                started = time.perf_counter()
+                with ThreadPoolExecutor(concurrency) as pool:
+                    latencies = list(pool.map(one, range(THROUGHPUT_REQUESTS)))
+                elapsed = time.perf_counter() - started
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                row(
+                    label,
+                    concurrency,
+                    f"{THROUGHPUT_REQUESTS / elapsed:.0f}",
+                    ms(pct(latencies, 0.5)),
+                    ms(pct(latencies, 0.95)),
+                    f"{rss:.0f} MB",
+                )
 
 
 def mcp_overhead(stack: LocalStack) -> None:
+    """The MCP server's direct backend (chosen when IMAGEGEN_BUCKET is set) vs the service."""
     from mcp_server import server as mcp_module
-    from mcp_server.backends import DirectBackend
+    from service.handler import get_generator
 
-    @asynccontextmanager_lifespan
-    async def lifespan(_):
-        yield mcp_module.AppContext(DirectBackend(lambda: stack.generator), mcp_module.OPTIONS)
-
-    mcp_module.server._lifespan = lifespan
+    os.environ.update(stack.env)
+    get_generator.cache_clear()
     body = {"prompt": "a lighthouse", "seed": 11}
     direct = []
     for _ in range(30):
         started = time.perf_counter()
-        stack.generator.generate(body, time.monotonic() + 20)
+        get_generator().generate(body, time.monotonic() + 20)
         direct.append(time.perf_counter() - started)
 
     async def via_mcp() -> tuple[list[float], int, int]:
@@ -221,12 +223,6 @@ def mcp_overhead(stack: LocalStack) -> None:
         f"{preview / 1024:.0f} KB preview",
         f"{full / 1024:.0f} KB full",
     )
-
-
-def asynccontextmanager_lifespan(fn):
-    from contextlib import asynccontextmanager
-
-    return asynccontextmanager(fn)
 
 
 def hot_path_bytes() -> None:
@@ -276,7 +272,8 @@ def main() -> None:
         cold_start({**stack.env})
         warm_overhead(stack)
         package_size()
-        throughput(stack)
+    throughput(env)
+    with LocalStack(env=env, constant_images=True) as stack:
         mcp_overhead(stack)
         hot_path_bytes()
     with LocalStack(env={**env, "IMAGEGEN_CACHE_SEEDED": "true"}, constant_images=True) as stack:

@@ -26,7 +26,11 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stack = LocalStack(
-        args.host, args.port, serve_retired=args.serve_retired, latency_seconds=args.latency
+        args.host,
+        args.port,
+        serve_retired=args.serve_retired,
+        latency_seconds=args.latency,
+        separate_process=True,  # S3 and the emulator get their own core
     ).start()
     try:
         print(f"imagegen local stack listening on {stack.url}", flush=True)

@@ -7,6 +7,7 @@ needs S3, so this serves moto's S3 application directly.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
@@ -17,6 +18,7 @@ class S3Server:
     """Bind on construction (port 0 = a free port); ``start()`` serves, ``stop()`` joins."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log
         self._server = make_server(
             host, port, create_backend_app("s3"), threaded=True, request_handler=MotoRequestHandler
         )

@@ -7,13 +7,13 @@ kept in its own mapping: several stacks can run in one process without touching 
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Mapping
 from functools import partial
 
 import boto3
 
+from devstack.backing import BackingProcess
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
 from devstack.s3_server import S3Server
@@ -38,17 +38,22 @@ class LocalStack:
         latency_seconds: float = 0.0,
         constant_images: bool = False,
         timeout_seconds: float = 29.0,
+        separate_process: bool = False,
     ) -> None:
+        """``separate_process`` runs S3 and the emulator in a child process (faster under load;
+        ``s3`` and ``bedrock`` are then None and faults are injected over HTTP)."""
         self.host, self.port = host, port
         self.region = region
         self.extra_env = dict(env or {})
         self.timeout_seconds = timeout_seconds
-        self.s3 = S3Server()
-        self.bedrock = BedrockEmulatorServer(
-            serve_retired=serve_retired,
-            latency_seconds=latency_seconds,
-            constant_images=constant_images,
-        )
+        options = {
+            "serve_retired": serve_retired,
+            "latency_seconds": latency_seconds,
+            "constant_images": constant_images,
+        }
+        self.backing = BackingProcess(**options) if separate_process else None
+        self.s3 = None if separate_process else S3Server()
+        self.bedrock = None if separate_process else BedrockEmulatorServer(**options)
         self.gateway: GatewayServer | None = None
         self.generator: Generator | None = None
         self.env: dict[str, str] = {}
@@ -60,7 +65,11 @@ class LocalStack:
 
     @property
     def s3_url(self) -> str:
-        return self.s3.url
+        return self.backing.s3_url if self.backing else self.s3.url
+
+    @property
+    def bedrock_url(self) -> str:
+        return self.backing.bedrock_url if self.backing else self.bedrock.url
 
     @property
     def bucket(self) -> str:
@@ -81,7 +90,7 @@ class LocalStack:
             "status": "ok",
             "api": self.url,
             "s3_endpoint": self.s3_url,
-            "bedrock_endpoint": self.bedrock.url,
+            "bedrock_endpoint": self.bedrock_url,
             "bucket": self.bucket,
             "region": self.region,
             "emulated": True,
@@ -89,16 +98,16 @@ class LocalStack:
         }
 
     def start(self) -> LocalStack:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
-        self.s3.start()
-        self.bedrock.start()
+        for part in (self.backing, self.s3, self.bedrock):
+            if part is not None:
+                part.start()
         self.env = {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             config.REGION: self.region,
             "AWS_DEFAULT_REGION": self.region,  # Lambda sets both; boto3 reads this one
             "AWS_ENDPOINT_URL_S3": self.s3_url,
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock.url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_url,
             # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
             config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
             **self.extra_env,
@@ -117,10 +126,9 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        if self.gateway:
-            self.gateway.stop()
-        self.bedrock.stop()
-        self.s3.stop()
+        for part in (self.gateway, self.bedrock, self.s3, self.backing):
+            if part is not None:
+                part.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()

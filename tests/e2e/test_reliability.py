@@ -98,7 +98,7 @@ def port_is_closed(url: str) -> bool:
 def test_stopping_the_stack_closes_every_port_and_thread():
     threads_before = set(threading.enumerate())
     stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "ERROR"}).start()
-    urls = [stack.url, stack.s3_url, stack.bedrock.url]
+    urls = [stack.url, stack.s3_url, stack.bedrock_url]
     assert post_json(f"{stack.url}/images", {"prompt": "a cat"})[0] == 200
     stack.stop()
     assert all(port_is_closed(url) for url in urls)
@@ -132,3 +132,15 @@ def test_unicode_and_whitespace_prompts_up_to_the_limit_are_accepted(stack, prom
 def test_limits_are_answered_with_the_field_named(stack, body, field):
     status, _, answer = post_json(f"{stack.url}/images", body)
     assert (status, answer["error"]["field"]) == (400, field)
+
+
+def test_a_stack_with_a_backing_process_serves_and_stops_it():
+    stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "ERROR"}, separate_process=True).start()
+    try:
+        status, _, answer = post_json(f"{stack.url}/images", {"prompt": "a cat"})
+        assert status == 200 and http("GET", answer["image_url"])[0] == 200
+        child = stack.backing._process
+    finally:
+        stack.stop()
+    assert child.returncode == 0
+    assert port_is_closed(stack.s3_url) and port_is_closed(stack.bedrock_url)

@@ -24,7 +24,7 @@ def test_health_names_the_endpoints_and_bucket(stack):
     status, _, raw = http("GET", f"{stack.url}/health")
     health = json.loads(raw)
     assert status == 200
-    assert health["s3_endpoint"] == stack.s3_url and health["bedrock_endpoint"] == stack.bedrock.url
+    assert health["s3_endpoint"] == stack.s3_url and health["bedrock_endpoint"] == stack.bedrock_url
     assert health["bucket"] == stack.bucket and health["emulated"] is True
 
 
