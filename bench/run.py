@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mcp import Client
 
+from devstack.gateway import LambdaContext
 from devstack.stack import LocalStack
 from infra.package import ROOT, service_files
 from service.handler import handle
@@ -82,14 +83,6 @@ def cold_start(env: dict[str, str]) -> None:
         )
 
 
-class Context:
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
 def warm_overhead(stack: LocalStack) -> None:
     """The same SDXL request through both handlers, alternating, against the same endpoints."""
     os.environ.update(stack.env)
@@ -111,12 +104,12 @@ def warm_overhead(stack: LocalStack) -> None:
             }
         ),
     }
-    ours_handler = lambda e: handle(e, Context(), lambda: stack.generator)  # noqa: E731
+    ours_handler = lambda e: handle(e, LambdaContext(29), lambda: stack.generator)  # noqa: E731
     timings: dict[str, list[float]] = {"ours": [], "base": []}
     for i in range(RUNS_WARM + 10):
         for name, fn in (("ours", ours_handler), ("base", baseline_handler.lambda_handler)):
             started = time.perf_counter()
-            response = fn(event, Context()) if name == "base" else fn(event)
+            response = fn(event, LambdaContext(29)) if name == "base" else fn(event)
             elapsed = time.perf_counter() - started
             assert response["statusCode"] == 200, response
             if i >= 10:  # warm-up

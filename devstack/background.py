@@ -1,28 +1,21 @@
-"""A threaded HTTP server running in a background thread: the base of the local servers."""
+"""Servers that run in a background thread: the base of every local server."""
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the listen backlog; the default of 5 resets bursts of connections
+class BackgroundServer:
+    """A bound server (port 0 = a free port); ``start()`` serves in a thread, ``stop()`` joins."""
 
+    thread_name = "server"
 
-class BackgroundHTTPServer:
-    """Binds on construction (port 0 = a free port); ``start()`` serves, ``stop()`` joins."""
-
-    thread_name = "http-server"
-
-    def __init__(self, host: str, port: int) -> None:
-        self._httpd = _Server((host, port), self._handler_class())
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self._httpd = server
         self._thread: threading.Thread | None = None
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -41,3 +34,18 @@ class BackgroundHTTPServer:
         self._httpd.server_close()
         if self._thread:
             self._thread.join()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog; the default of 5 resets bursts of connections
+
+
+class BackgroundHTTPServer(BackgroundServer):
+    """A threaded ``http.server`` whose request handler class comes from ``_handler_class``."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(_Server((host, port), self._handler_class()))
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError

@@ -6,17 +6,13 @@ code path and the service's validation stays the single source of truth.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from devstack.client import ApiError, post_images
+from devstack import client
 from service.errors import ImageGenError
 from service.flow import Generator
 from service.handler import get_generator
@@ -66,38 +62,26 @@ class RemoteBackend:
     """Calls a deployed REST API, so an assistant needs no AWS credentials."""
 
     def __init__(self, api_url: str, api_key: str | None) -> None:
-        self.api_url = api_url.rstrip("/").removesuffix("/images")
+        self.api_url = api_url
         self.api_key = api_key
 
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
-            return post_images(self.api_url, body, self.api_key, timeout=timeout)
-        except ApiError as exc:
-            raise _explain(exc.code, exc.message, None) from exc
-
-    def _get(self, path: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.api_url}{path}", headers={"x-api-key": self.api_key or ""}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            try:
-                error = json.load(exc).get("error", {})
-            except ValueError:
-                error = {}
-            raise _explain(
-                error.get("code", "http_error"),
-                error.get("message", exc.reason),
-                error.get("field"),
-            ) from None
+            return client.post_images(self.api_url, body, self.api_key, timeout=timeout)
+        except client.ApiError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
 
     def models(self) -> dict[str, Any]:
-        return self._get("/models")
+        try:
+            return client.get_models(self.api_url, self.api_key)
+        except client.ApiError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
 
     def image_url(self, key: str) -> str:
-        return self._get("/images/url?" + urllib.parse.urlencode({"key": key}))["url"]
+        try:
+            return client.get_image_url(self.api_url, key, self.api_key)["url"]
+        except client.ApiError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
 
 
 def remote_from_env() -> RemoteBackend | None:

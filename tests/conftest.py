@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from devstack.gateway import LambdaContext
 from devstack.stack import LocalStack
 
 EVENTS = Path(__file__).parent / "events"
@@ -38,6 +39,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile("imagegen")
+
+
+def lambda_context(request_id: str = "test") -> LambdaContext:
+    """The Lambda context a 29 s function would get, with a known request id."""
+    context = LambdaContext(timeout_seconds=29)
+    context.aws_request_id = request_id
+    return context
 
 
 def load_event(name: str) -> dict:

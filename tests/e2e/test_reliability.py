@@ -11,15 +11,7 @@ import pytest
 
 from devstack.stack import LocalStack
 from service.handler import build_generator, handle
-from tests.conftest import http, post_json
-
-
-class Context:
-    aws_request_id = "reliability"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
+from tests.conftest import http, lambda_context, post_json
 
 
 def count_objects(stack: LocalStack) -> int:
@@ -35,7 +27,7 @@ def test_a_missing_bucket_is_a_502_storage_error():
     with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "ERROR"}) as stack:
         generator = build_generator({**stack.env, "IMAGEGEN_BUCKET": "no-such-bucket"})
         event = {"resource": "/images", "httpMethod": "POST", "body": '{"prompt": "a cat"}'}
-        response = handle(event, Context(), lambda: generator)
+        response = handle(event, lambda_context("reliability"), lambda: generator)
         body = json.loads(response["body"])
         assert (response["statusCode"], body["error"]["code"]) == (502, "storage_error")
         assert "NoSuchBucket" in body["error"]["message"]

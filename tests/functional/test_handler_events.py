@@ -7,7 +7,7 @@ import json
 import pytest
 
 from service.handler import MAX_BODY_BYTES, get_generator, lambda_handler
-from tests.conftest import load_event
+from tests.conftest import lambda_context, load_event
 
 
 @pytest.fixture(autouse=True)
@@ -20,16 +20,8 @@ def lambda_environment(stack, monkeypatch):
     get_generator.cache_clear()
 
 
-class Context:
-    aws_request_id = "test-request"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
 def call(event: dict) -> tuple[int, dict, dict]:
-    response = lambda_handler(event, Context())
+    response = lambda_handler(event, lambda_context("test-request"))
     return response["statusCode"], response["headers"], json.loads(response["body"])
 
 
@@ -99,5 +91,5 @@ def test_a_misconfigured_deployment_answers_500_without_details(monkeypatch):
 
 
 def test_an_event_that_is_not_a_dict_is_a_400(stack):
-    response = lambda_handler(["not", "an", "event"], Context())
+    response = lambda_handler(["not", "an", "event"], lambda_context("test-request"))
     assert response["statusCode"] == 400

@@ -9,15 +9,7 @@ from hypothesis import strategies as st
 from service.errors import ImageGenError
 from service.handler import handle, parse_json_body
 from service.validation import FIELDS
-
-
-class Context:
-    aws_request_id = "prop"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
+from tests.conftest import lambda_context
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -49,7 +41,7 @@ events = st.fixed_dictionaries(
 
 
 def answer(event, stack) -> tuple[int, dict]:
-    response = handle(event, Context(), lambda: stack.generator)
+    response = handle(event, lambda_context("prop"), lambda: stack.generator)
     return response["statusCode"], json.loads(response["body"])
 
 

@@ -14,14 +14,7 @@ from service.errors import StorageFailed
 from service.handler import build_generator, handle
 from service.logs import JsonFormatter
 from service.storage import ImageStore
-
-
-class Context:
-    aws_request_id = "security"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
+from tests.conftest import lambda_context
 
 
 class Collect(logging.Handler):
@@ -46,7 +39,7 @@ def logs():
 
 def post(generator, body: dict) -> tuple[int, dict]:
     event = {"resource": "/images", "httpMethod": "POST", "body": json.dumps(body)}
-    response = handle(event, Context(), lambda: generator)
+    response = handle(event, lambda_context("security"), lambda: generator)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -75,7 +68,9 @@ def test_a_bug_answers_500_without_trace_or_account_details(logs):
     def broken():
         raise RuntimeError("arn:aws:iam::123456789012:role/secret-role exploded")
 
-    response = handle({"resource": "/models", "httpMethod": "GET"}, Context(), broken)
+    response = handle(
+        {"resource": "/models", "httpMethod": "GET"}, lambda_context("security"), broken
+    )
     assert response["statusCode"] == 500
     assert "123456789012" not in response["body"] and "Traceback" not in response["body"]
     assert json.loads(response["body"])["error"]["code"] == "internal_error"
