@@ -25,7 +25,13 @@ from service import bedrock, imageinfo
 from service.adapters import ModelImage, for_family
 from service.catalogue import Catalogue
 from service.config import Settings
-from service.errors import InvalidField, ModelFailed, ModelTimeout
+from service.errors import (
+    ImageGenError,
+    InvalidField,
+    ModelFailed,
+    ModelTimeout,
+    StorageFailed,
+)
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import ImageRequest, parse_request
 
@@ -150,7 +156,8 @@ class Generator:
             for image, key in zip(images, keys, strict=False)
         ]
 
-    def _gather(self, futures: list[Future], deadline: float) -> list:
+    def _gather(self, futures: list[Future], deadline: float, late: ImageGenError) -> list:
+        """All results by the deadline; the first failure, or ``late`` if time runs out."""
         done, pending = wait(
             futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION
         )
@@ -162,7 +169,7 @@ class Generator:
         if pending:
             for other in pending:
                 other.cancel()
-            raise ModelTimeout("the model did not answer within the request's time budget")
+            raise late
         return [future.result() for future in futures]
 
     def _store(self, request: ImageRequest, produced: Produced, now: datetime) -> StoredImage:
@@ -214,6 +221,7 @@ class Generator:
         batches = self._gather(
             [self._pool.submit(self._produce, request, count, seed) for count, seed in calls],
             deadline,
+            ModelTimeout("the model did not answer within the request's time budget"),
         )
         produced = [item for batch in batches for item in batch]
         model_ms = int((time.monotonic() - started) * 1000)
@@ -224,7 +232,9 @@ class Generator:
                 " images were blocked by the content filter"
             )
         stored = self._gather(
-            [self._pool.submit(self._store, request, item, now) for item in produced], deadline
+            [self._pool.submit(self._store, request, item, now) for item in produced],
+            deadline,
+            StorageFailed("image storage did not answer within the request's time budget"),
         )
         result = {
             "image_url": stored[0].url,
