@@ -110,6 +110,7 @@ class ModelSpec:
     replacement: str | None
     price_usd_per_image: float
     limits: Limits
+    notes: str = ""  # where the facts come from, and which are unverified
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -134,6 +135,7 @@ class ModelSpec:
             "replacement": self.replacement,
             "price_usd_per_image_estimate": self.price_usd_per_image,
             "limits": self.limits.as_dict(),
+            "notes": self.notes,
         }
 
 
@@ -173,6 +175,7 @@ def _model(raw: dict) -> ModelSpec:
         end_of_life=date.fromisoformat(raw["end_of_life"]) if raw["end_of_life"] else None,
         replacement=raw["replacement"],
         price_usd_per_image=raw["price_usd_per_image"],
+        notes=raw.get("notes", ""),
         limits=Limits(
             prompt_max_length=lim["prompt_max_length"],
             negative_prompt_max_length=lim["negative_prompt_max_length"],
