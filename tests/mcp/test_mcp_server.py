@@ -127,14 +127,18 @@ async def test_remote_backend_against_the_local_rest_api(stack, monkeypatch):
         assert missing.is_error and "not_found" in missing.content[0].text
 
 
-async def test_stdio_subprocess_generates_with_its_own_local_stack():
+async def test_stdio_subprocess_generates_with_its_own_local_stack(tmp_path):
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_server"], env=clean_env()
+        command=sys.executable,
+        args=["-m", "mcp_server", "--output-dir", str(tmp_path), "--no-structured-output"],
+        env=clean_env(),
     )
     async with Client(params) as client:
         result = await client.call_tool("generate_image", {"prompt": "a lighthouse", "seed": 1})
-    assert not result.is_error
+    assert not result.is_error and result.structured_content is None
     assert max(image_of(result.content[1]).size) <= 512
+    (saved,) = tmp_path.glob("*.png")
+    assert Image.open(saved).size == (1024, 1024) and str(saved) in result.content[0].text
 
 
 @pytest.fixture
