@@ -6,7 +6,6 @@ code path and the service's validation stays the single source of truth.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -82,8 +81,3 @@ class RemoteBackend:
             return client.get_image_url(self.api_url, key, self.api_key)["url"]
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
-
-
-def remote_from_env() -> RemoteBackend | None:
-    api = os.environ.get("IMAGEGEN_API_URL")
-    return RemoteBackend(api, os.environ.get("IMAGEGEN_API_KEY")) if api else None

@@ -11,7 +11,7 @@ import os
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
 from pydantic import Field
 
-from mcp_server.backends import Backend, BackendError, DirectBackend, remote_from_env
+from mcp_server.backends import Backend, BackendError, DirectBackend, RemoteBackend
 from mcp_server.preview import make_preview
 from service.catalogue import default_catalogue
 from service.config import BUCKET, ConfigError
@@ -68,7 +68,6 @@ class Options:
 class AppContext:
     backend: Backend
     options: Options
-    cleanup: list = field(default_factory=list)
 
 
 OPTIONS = Options(
@@ -82,13 +81,10 @@ OPTIONS = Options(
 @asynccontextmanager
 async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
     """Remote API if configured, else the service in-process; a local stack if neither is set."""
-    if OPTIONS.api_url:
-        os.environ["IMAGEGEN_API_URL"] = OPTIONS.api_url
-    if OPTIONS.api_key:
-        os.environ["IMAGEGEN_API_KEY"] = OPTIONS.api_key
-    remote = remote_from_env()
-    if remote is not None:
-        yield AppContext(remote, OPTIONS)
+    api_url = OPTIONS.api_url or os.environ.get("IMAGEGEN_API_URL")
+    if api_url:
+        api_key = OPTIONS.api_key or os.environ.get("IMAGEGEN_API_KEY")
+        yield AppContext(RemoteBackend(api_url, api_key), OPTIONS)
         return
     if os.environ.get(BUCKET):
         yield AppContext(DirectBackend(), OPTIONS)
