@@ -135,8 +135,8 @@ def _resolve_model(
         raise InvalidField("'model' must be a non-empty string", field="model")
     name = name.strip()
     model = catalogue.find(name)
-    allowed = [m.alias for m in catalogue.models if settings.is_allowed(m.alias, catalogue)]
     if model is None or not settings.is_allowed(name, catalogue):
+        allowed = [m.alias for m in catalogue.models if settings.is_allowed(m.alias, catalogue)]
         raise InvalidField(
             f"'model' {name!r} is not available here; choose one of {', '.join(allowed)}",
             field="model",
