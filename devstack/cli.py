@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from devstack.client import ApiError, download, post_images
-from service.storage import EXTENSIONS
 from service.validation import FIELDS
 
 MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")
@@ -92,8 +91,7 @@ def _save(result: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for image in result["images"]:
-        ext = EXTENSIONS.get(image["content_type"].split("/")[-1], "img")
-        path = out_dir / f"{Path(image['key']).stem}.{ext}"
+        path = out_dir / Path(image["key"]).name  # the key already ends in the right extension
         path.write_bytes(download(image["url"]))
         paths.append(path)
     return paths
@@ -116,6 +114,9 @@ def _generate(args: argparse.Namespace) -> int:
             paths = _save(result, Path(args.out))
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: could not download or save the image: {exc}", file=sys.stderr)
         return 1
     finally:
         if stack:

@@ -97,7 +97,8 @@ class Settings:
         allowed = names(ALLOWED_MODELS)
         retired = names(ENABLED_RETIRED_MODELS)
         default_model = env.get(DEFAULT_MODEL, "stable-image-core").strip()
-        if catalogue.find(default_model) is None:
+        default = catalogue.find(default_model)
+        if default is None:
             problems.append(f"{DEFAULT_MODEL}: unknown model {default_model!r}")
 
         settings = cls(
@@ -116,13 +117,8 @@ class Settings:
             retry_after_seconds=number(RETRY_AFTER_SECONDS, "5", int, 1, 3600),
             cache_seeded=flag(CACHE_SEEDED, "false"),
         )
-        if (
-            allowed
-            and catalogue.find(default_model)
-            and not settings.is_allowed(default_model, catalogue)
-        ):
+        if allowed and default is not None and not settings.is_allowed(default_model, catalogue):
             problems.append(f"{DEFAULT_MODEL}={default_model} is not in {ALLOWED_MODELS}")
-        default = catalogue.find(default_model)
         if (
             default is not None
             and default.is_retired(date.today())
