@@ -102,30 +102,26 @@ class ImageApiSettings:
         for name in (*self.allowed_models, *self.enabled_retired_models, self.default_model):
             if name not in known:
                 raise ValueError(f"imagegen: unknown model {name!r}; see service/catalogue.json")
-        if self.default_model not in self.allowed_models and not any(
-            known[a] is known[self.default_model] for a in self.allowed_models
-        ):
+        if not any(known[a] is known[self.default_model] for a in self.allowed_models):
             raise ValueError("imagegen:defaultModel must be one of imagegen:allowedModels")
-        default = known[self.default_model]
-        if (
-            self.region not in default["regions"]
-            and self.default_model not in default["inference_profiles"]
-        ):
+        if not self._offered_here(self.default_model):
             raise ValueError(
                 f"imagegen:defaultModel {self.default_model} is not offered in {self.region};"
-                f" it is offered in {', '.join(default['regions'])}"
+                f" it is offered in {', '.join(known[self.default_model]['regions'])}"
             )
         if not 1 <= self.lambda_timeout_seconds <= 28:
             raise ValueError("imagegen:lambdaTimeoutSeconds must be 1..28 (API Gateway cuts at 29)")
         for name in self.allowed_models:
-            if (
-                self.region not in known[name]["regions"]
-                and name not in known[name]["inference_profiles"]
-            ):
+            if not self._offered_here(name):
                 pulumi.log.warn(
                     f"imagegen: {name} is not offered in {self.region} per the"
                     " catalogue; requests for it will answer 503"
                 )
+
+    def _offered_here(self, name: str) -> bool:
+        """Served in the stack's region, or named by an inference profile that routes there."""
+        model = catalogue()[name]
+        return self.region in model["regions"] or name in model["inference_profiles"]
 
     @property
     def invocable_model_ids(self) -> tuple[str, ...]:
