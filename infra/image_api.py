@@ -191,6 +191,7 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
                     "IMAGEGEN_LOG_LEVEL": s.log_level,
                     "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
+                    # The service's own default is 26 s; never more than the Lambda allows.
                     "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
                 }
             },

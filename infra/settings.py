@@ -109,8 +109,11 @@ class ImageApiSettings:
                 f"imagegen:defaultModel {self.default_model} is not offered in {self.region};"
                 f" it is offered in {', '.join(known[self.default_model]['regions'])}"
             )
-        if not 1 <= self.lambda_timeout_seconds <= 28:
-            raise ValueError("imagegen:lambdaTimeoutSeconds must be 1..28 (API Gateway cuts at 29)")
+        if not 4 <= self.lambda_timeout_seconds <= 28:
+            raise ValueError(
+                "imagegen:lambdaTimeoutSeconds must be 4..28: API Gateway cuts at 29 s and the"
+                " service needs 2 s beyond its model budget to store and answer"
+            )
         for name in self.allowed_models:
             if not self._offered_here(name):
                 pulumi.log.warn(
