@@ -49,7 +49,7 @@ def cold_start(env: dict[str, str]) -> None:
     snippets = {
         "import only": ("import service.handler", "import bench.baseline_handler"),
         "import + clients": (
-            "import service.handler as h; h.get_generator()",
+            "import service.bootstrap as b; b.get_generator()",
             "import bench.baseline_handler",
         ),
     }
@@ -179,7 +179,7 @@ def throughput(env: dict[str, str]) -> None:
 def mcp_overhead(stack: LocalStack) -> None:
     """The MCP server's direct backend (chosen when IMAGEGEN_BUCKET is set) vs the service."""
     from mcp_server import server as mcp_module
-    from service.handler import get_generator
+    from service.bootstrap import get_generator
 
     os.environ.update(stack.env)
     get_generator.cache_clear()

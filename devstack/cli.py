@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack.client import ApiError, download, post_images
+from api_client import ApiError, download, post_images
 from service.validation import FIELDS
 
 MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")

@@ -18,8 +18,9 @@ from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
 from devstack.s3_server import S3Server
 from service import config
+from service.bootstrap import build_generator
 from service.flow import Generator
-from service.handler import build_generator, handle
+from service.handler import handle
 
 LOCAL_REGION = "us-west-2"
 

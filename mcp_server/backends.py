@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from devstack import client
+import api_client as client
+from service.bootstrap import get_generator
 from service.errors import ImageGenError
 from service.flow import Generator
-from service.handler import get_generator
 
 
 class BackendError(Exception):

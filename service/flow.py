@@ -32,8 +32,9 @@ from service.errors import (
     ModelTimeout,
     StorageFailed,
 )
+from service.request import ImageRequest
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
-from service.validation import ImageRequest, parse_request
+from service.validation import parse_request
 
 logger = logging.getLogger("imagegen")
 # Threads are created on demand: a Lambda container (one request at a time) uses at most one per

@@ -10,17 +10,15 @@ import base64
 import binascii
 import json
 import logging
-import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from service import aws, logs
-from service.catalogue import default_catalogue
-from service.config import ConfigError, Settings
+from service import logs
+from service.bootstrap import get_generator
+from service.config import ConfigError
 from service.errors import (
     ImageGenError,
     InvalidField,
@@ -32,29 +30,12 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.flow import Generator
-from service.storage import ImageStore
 
 logger = logging.getLogger("imagegen")
 
 MAX_BODY_BYTES = 64 * 1024
 SAFETY_MARGIN_SECONDS = 1.0
 ROUTES = {"/images": "POST", "/images/url": "GET", "/models": "GET"}
-
-
-def build_generator(env: Mapping[str, str]) -> Generator:
-    """Settings, clients and the generator for one environment (raises ConfigError)."""
-    catalogue = default_catalogue()
-    settings = Settings.from_env(env, catalogue)
-    logs.configure(settings.log_level)
-    session = aws.session(settings, env)
-    store = ImageStore(aws.s3(session, settings, env), settings.bucket, settings.url_expiry_seconds)
-    return Generator(settings, catalogue, aws.bedrock_runtime(session, settings, env), store)
-
-
-@lru_cache(maxsize=1)
-def get_generator() -> Generator:
-    """The container's generator, built on the first request (cold start) and reused."""
-    return build_generator(os.environ)
 
 
 def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:

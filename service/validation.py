@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from service.catalogue import Catalogue, ModelSpec, Range, SizeRule
 from service.config import Settings
 from service.errors import InvalidField, ModelRetired
+from service.request import ImageRequest
 
 FIELDS = (
     "prompt",
@@ -32,26 +32,6 @@ FIELDS = (
 )
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 _MAX_REQUEST_SIDE = 8192
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """A validated request: every value within the chosen model's limits."""
-
-    prompt: str
-    negative_prompt: str | None
-    model: ModelSpec
-    invoke_id: str  # the model id or inference-profile id sent to Bedrock
-    width: int
-    height: int
-    aspect_ratio: str | None  # set for models that take an aspect ratio
-    seed: int | None  # None: the service picks one per call
-    cfg_scale: float | None
-    steps: int | None
-    style_preset: str | None
-    number_of_images: int
-    output_format: str
-    notes: tuple[str, ...] = ()
 
 
 def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | None:

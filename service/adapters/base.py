@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from service.errors import ModelFailed
-from service.validation import ImageRequest
+from service.request import ImageRequest
 
 
 @dataclass(frozen=True)

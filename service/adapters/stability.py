@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from service.adapters.base import ModelImage, decode_image
 from service.errors import ContentFiltered, ModelFailed
-from service.validation import ImageRequest
+from service.request import ImageRequest
 
 
 class StabilityImageAdapter:

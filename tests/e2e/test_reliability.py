@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import LocalStack
-from service.handler import build_generator, handle
+from service.bootstrap import build_generator
+from service.handler import handle
 from tests.conftest import http, lambda_context, post_json
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from service.handler import MAX_BODY_BYTES, get_generator, lambda_handler
+from service.bootstrap import get_generator
+from service.handler import MAX_BODY_BYTES, lambda_handler
 from tests.conftest import lambda_context, load_event
 
 

@@ -8,10 +8,11 @@ import pytest
 from botocore.exceptions import NoCredentialsError
 
 from service import aws
+from service.bootstrap import build_generator
 from service.catalogue import default_catalogue
 from service.config import Settings
 from service.errors import StorageFailed
-from service.handler import build_generator, handle
+from service.handler import handle
 from service.logs import JsonFormatter
 from service.storage import ImageStore
 from tests.conftest import lambda_context

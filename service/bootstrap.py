@@ -1,0 +1,33 @@
+"""The composition root: settings, boto3 clients and the generator for one environment.
+
+Kept apart from ``handler`` (the HTTP adapter) so the local stack and the MCP server build the
+same generator from their own environment mapping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from service import aws, logs
+from service.catalogue import default_catalogue
+from service.config import Settings
+from service.flow import Generator
+from service.storage import ImageStore
+
+
+def build_generator(env: Mapping[str, str]) -> Generator:
+    """Settings, clients and the generator for one environment (raises ConfigError)."""
+    catalogue = default_catalogue()
+    settings = Settings.from_env(env, catalogue)
+    logs.configure(settings.log_level)
+    session = aws.session(settings, env)
+    store = ImageStore(aws.s3(session, settings, env), settings.bucket, settings.url_expiry_seconds)
+    return Generator(settings, catalogue, aws.bedrock_runtime(session, settings, env), store)
+
+
+@lru_cache(maxsize=1)
+def get_generator() -> Generator:
+    """The container's generator, built on the first request (cold start) and reused."""
+    return build_generator(os.environ)
