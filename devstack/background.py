@@ -30,10 +30,12 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
+        """Stop serving and free the port; safe on a server that never started."""
+        if self._thread:  # shutdown() waits for serve_forever, so only call it once serving
+            self._httpd.shutdown()
             self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
 
 
 class _Server(ThreadingHTTPServer):

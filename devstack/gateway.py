@@ -78,8 +78,10 @@ class GatewayServer(BackgroundHTTPServer):
         port: int = 0,
         *,
         timeout_seconds: float = 29.0,
+        api_keys: tuple[str, ...] = (),
     ) -> None:
         self.handler = handler
+        self.api_keys = api_keys
         self.health = health
         self.timeout_seconds = timeout_seconds
         super().__init__(host, port)

@@ -40,13 +40,17 @@ class LocalStack:
         constant_images: bool = False,
         timeout_seconds: float = 29.0,
         separate_process: bool = False,
+        api_keys: tuple[str, ...] = (),
     ) -> None:
         """``separate_process`` runs S3 and the emulator in a child process (faster under load;
-        ``s3`` and ``bedrock`` are then None and faults are injected over HTTP)."""
+        ``s3`` and ``bedrock`` are then None and faults are injected over HTTP). With
+        ``api_keys`` the gateway requires one of them in ``x-api-key``, as a stage with API keys
+        does."""
         self.host, self.port = host, port
         self.region = region
         self.extra_env = dict(env or {})
         self.timeout_seconds = timeout_seconds
+        self.api_keys = tuple(api_keys)
         options = {
             "serve_retired": serve_retired,
             "latency_seconds": latency_seconds,
@@ -99,6 +103,14 @@ class LocalStack:
         }
 
     def start(self) -> LocalStack:
+        """Start every part; if one fails (a busy port, say), stop those already started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         for part in (self.backing, self.s3, self.bedrock):
             if part is not None:
                 part.start()
@@ -122,7 +134,12 @@ class LocalStack:
         self.generator = build_generator(self.env)  # fails fast on bad configuration
         handler = partial(handle, generator=lambda: self.generator)
         self.gateway = GatewayServer(
-            handler, self.health, self.host, self.port, timeout_seconds=self.timeout_seconds
+            handler,
+            self.health,
+            self.host,
+            self.port,
+            timeout_seconds=self.timeout_seconds,
+            api_keys=self.api_keys,
         ).start()
         return self
 
