@@ -147,8 +147,11 @@ def test_plan_calls_one_image_per_call_with_consecutive_seeds():
     assert plan_calls(request(seed=10, number_of_images=3)) == [(1, 10), (1, 11), (1, 12)]
 
 
-def test_plan_calls_batches_for_multi_image_models_and_keeps_seed_zero():
-    assert plan_calls(request(model="titan-image-v2", seed=0, number_of_images=4)) == [(4, 0)]
+def test_plan_calls_gives_amazon_models_one_seed_per_image():
+    """Titan and Nova make every image of a multi-image call from one seed: one image per call
+    is the only way each reported seed reproduces its own image."""
+    calls = plan_calls(request(model="titan-image-v2", seed=0, number_of_images=4))
+    assert calls == [(1, 0), (1, 1), (1, 2), (1, 3)]
 
 
 def test_plan_calls_picks_a_seed_when_none_is_given():
