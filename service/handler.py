@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -74,6 +75,11 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     return result
 
 
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's decoder accepts them."""
+    raise InvalidJson(f"{name} is not a JSON value", field="body")
+
+
 def parse_json_body(event: dict) -> Any:
     """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
     content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
@@ -102,7 +108,11 @@ def parse_json_body(event: dict) -> Any:
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+        )
     except UnicodeDecodeError:
         raise InvalidJson("the body is not valid UTF-8", field="body") from None
     except RecursionError:
@@ -110,6 +120,11 @@ def parse_json_body(event: dict) -> Any:
     except json.JSONDecodeError as exc:
         raise InvalidJson(
             f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
+        ) from None
+    except ValueError:  # an integer longer than Python's int-string limit (4300 digits)
+        raise InvalidJson(
+            f"a number in the body has more than {sys.get_int_max_str_digits()} digits",
+            field="body",
         ) from None
 
 

@@ -7,6 +7,7 @@ call that Bedrock rejects still costs latency and a rejected field is easier to 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import date
 from typing import Any
@@ -31,6 +32,8 @@ FIELDS = (
     "output_format",
 )
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
+# Two positive integers without leading zeros; openapi.yaml carries the same pattern.
+_ASPECT_RATIO = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
 _MAX_REQUEST_SIDE = 8192
 
 
@@ -62,6 +65,9 @@ def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | No
             )
         if category == "Cs":
             raise InvalidField(f"'{name}' contains an unpaired surrogate", field=name)
+    if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value):
+        # Only zero-width or format characters (U+200B, U+FEFF...): nothing a model can draw.
+        raise InvalidField(f"'{name}' must contain at least one visible character", field=name)
     return value
 
 
@@ -82,7 +88,8 @@ def _number(body: dict, name: str, model: ModelSpec, limit: Range | None) -> flo
         return None
     if limit is None:
         raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    if isinstance(value, bool) or not finite:  # math.isfinite overflows on huge ints
         raise InvalidField(f"'{name}' must be a number", field=name)
     if not limit.min <= value <= limit.max:
         raise InvalidField(
@@ -190,14 +197,11 @@ def _resolve_size(body: dict, model: ModelSpec) -> tuple[int, int, str | None, t
             "give either 'aspect_ratio' or 'width'+'height', not both", field="aspect_ratio"
         )
     if ratio is not None:
-        if not isinstance(ratio, str) or ":" not in ratio:
-            raise InvalidField("'aspect_ratio' must be a string like '16:9'", field="aspect_ratio")
-        try:
-            ratio_value = _ratio_name(ratio)
-        except (ValueError, ZeroDivisionError):
+        if not isinstance(ratio, str) or not _ASPECT_RATIO.fullmatch(ratio):
             raise InvalidField(
-                "'aspect_ratio' must be a string like '16:9'", field="aspect_ratio"
-            ) from None
+                "'aspect_ratio' must be two positive integers like '16:9'", field="aspect_ratio"
+            )
+        ratio_value = _ratio_name(ratio)
         if rule.mode == "aspect_ratio":
             if ratio not in rule.aspect_ratios:
                 raise InvalidField(

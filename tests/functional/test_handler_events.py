@@ -77,6 +77,13 @@ def test_get_models_lists_the_catalogue_with_limits(stack):
             "invalid_json",
         ),
         ({"body": "x" * (MAX_BODY_BYTES + 1)}, 413, "payload_too_large"),
+        # Longer than Python's int-string limit (4300 digits): a 400, never a 500.
+        ({"body": '{"prompt": "a", "seed": ' + "9" * 5000 + "}"}, 400, "invalid_json"),
+        ({"body": '{"prompt": "a", "number_of_images": -' + "1" * 5000 + "}"}, 400, "invalid_json"),
+        ({"body": '{"prompt": "a", "cfg_scale": ' + "1" * 5000 + ".5}"}, 400, "invalid_field"),
+        # Not JSON numbers at all, though Python's json module accepts them.
+        ({"body": '{"prompt": "a", "seed": NaN}'}, 400, "invalid_json"),
+        ({"body": '{"prompt": "a", "cfg_scale": Infinity}'}, 400, "invalid_json"),
     ],
 )
 def test_malformed_events_get_their_documented_status(stack, change, status, code):

@@ -49,6 +49,8 @@ RETIRED_OK = {"IMAGEGEN_ENABLED_RETIRED_MODELS": "sdxl,titan-image-v2,nova-canva
         ),
         ({"prompt": "a", "aspect_ratio": "7:3"}, "aspect_ratio", "one of 1:1"),
         ({"prompt": "a", "aspect_ratio": "wide"}, "aspect_ratio", "like '16:9'"),
+        ({"prompt": "\u200b\ufeff \u200b"}, "prompt", "visible character"),
+        ({"prompt": "a", "negative_prompt": "\u2060"}, "negative_prompt", "visible character"),
         ({"prompt": "a", "cfg_scale": 7}, "cfg_scale", "not supported by model stable-image-core"),
         ({"prompt": "a", "style_preset": "anime"}, "style_preset", "not supported"),
         ({"prompt": "a", "number_of_images": 5}, "number_of_images", "between 1 and 4"),
@@ -135,3 +137,21 @@ def test_models_outside_the_allow_list_are_refused():
             {"prompt": "a", "model": "stable-image-ultra"},
             IMAGEGEN_ALLOWED_MODELS="stable-image-core",
         )
+
+
+@pytest.mark.parametrize("model", ["stable-image-core", "sdxl", "titan-image-v2", "nova-canvas"])
+@pytest.mark.parametrize("ratio", ["0:1", "-1:2", "1:0", "1.5:1", "01:1", "1:1:1", " 1:1", "1:"])
+def test_aspect_ratio_must_be_two_positive_integers_for_every_family(model, ratio):
+    with pytest.raises(InvalidField, match="two positive integers") as caught:
+        parse({"prompt": "a", "model": model, "aspect_ratio": ratio}, **RETIRED_OK)
+    assert caught.value.field == "aspect_ratio"
+
+
+@pytest.mark.parametrize("field", ["seed", "cfg_scale", "steps", "number_of_images", "width"])
+def test_huge_integers_are_refused_naming_the_field(field):
+    body = {"prompt": "a", "model": "sdxl", field: 10**4000}
+    if field == "width":
+        body["height"] = 1024
+    with pytest.raises(InvalidField) as caught:
+        parse(body, **RETIRED_OK)
+    assert caught.value.field == field
