@@ -123,6 +123,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_url,
             # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
             config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
+            config.CACHE_SECRET: secrets.token_hex(32),  # deployed, a stack secret
             **self.extra_env,
         }
         location = (
@@ -144,9 +145,12 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop the servers (a hung emulated call is released), then join the model threads."""
         for part in (self.gateway, self.bedrock, self.s3, self.backing):
             if part is not None:
                 part.stop()
+        if self.generator is not None:
+            self.generator.close()
 
     def __enter__(self) -> LocalStack:
         return self.start()

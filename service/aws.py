@@ -7,17 +7,19 @@ process environment.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from service.config import Settings
 
-# Bounded retries with jittered exponential backoff: at most 3 calls per model invocation, then a
-# prompt 429 with Retry-After. "adaptive" mode was measured and rejected: its client-side token
+# Bedrock: one attempt per botocore call; service.bedrock retries within the request's deadline
+# (every attempt is a paid call). "adaptive" mode was measured and rejected: its client-side token
 # bucket made a throttled burst wait in the client until the deadline and answer 504 instead.
-_BEDROCK_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+_BEDROCK_RETRIES = {"mode": "standard", "total_max_attempts": 1}
 _S3_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 POOL_SIZE = 32
 
@@ -36,17 +38,34 @@ def _endpoint(env: Mapping[str, str], service_env: str) -> str | None:
     return env.get(service_env) or env.get("AWS_ENDPOINT_URL") or None
 
 
-def bedrock_runtime(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):
-    return aws.client(
-        "bedrock-runtime",
-        endpoint_url=_endpoint(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
-        config=Config(
-            connect_timeout=2,
-            read_timeout=max(1, int(settings.time_budget_seconds)),
-            retries=_BEDROCK_RETRIES,
-            max_pool_connections=POOL_SIZE,
-        ),
-    )
+class BedrockClients:
+    """bedrock-runtime clients by whole-second read timeout, built on first use.
+
+    botocore fixes a client's read timeout when it is built, and a model call must never wait
+    past the request's deadline: each attempt takes the client whose timeout fits the time left.
+    """
+
+    def __init__(self, aws: boto3.session.Session, env: Mapping[str, str]) -> None:
+        self._aws = aws
+        self._endpoint = _endpoint(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+        self._clients: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, seconds_left: float) -> Any:
+        timeout = max(1, int(seconds_left))
+        with self._lock:  # building clients is not thread-safe in botocore
+            if timeout not in self._clients:
+                self._clients[timeout] = self._aws.client(
+                    "bedrock-runtime",
+                    endpoint_url=self._endpoint,
+                    config=Config(
+                        connect_timeout=min(2, timeout),
+                        read_timeout=timeout,
+                        retries=_BEDROCK_RETRIES,
+                        max_pool_connections=POOL_SIZE,
+                    ),
+                )
+            return self._clients[timeout]
 
 
 def s3(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):

@@ -1,4 +1,9 @@
-"""One ``InvokeModel`` call, with every Bedrock failure mapped to a documented error.
+"""One ``InvokeModel`` call under a deadline, every Bedrock failure mapped to a documented error.
+
+Retries are ours, not botocore's, because every attempt is a paid model call: an attempt starts
+only while the request still has time and has not been abandoned, its read timeout never
+reaches past the deadline, and a read timeout is not retried (the model may still be working,
+and billing, on the first attempt).
 
 Content filtering also arrives as a 400 ``ValidationException`` (banned prompt words), so the
 message is inspected before a validation error is treated as a parameter problem.
@@ -8,6 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -18,6 +29,7 @@ from botocore.exceptions import (
 )
 
 from service.errors import (
+    BedrockUnavailable,
     ContentFiltered,
     ImageGenError,
     ModelFailed,
@@ -29,14 +41,44 @@ from service.errors import (
 
 logger = logging.getLogger("imagegen")
 
+MAX_ATTEMPTS = 3
+MIN_CALL_SECONDS = 1.0  # starting a paid call with less time left than this cannot succeed
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 2.0
+
 _FILTER_MARKERS = ("content filter", "blocked", "invalid_prompts", "filter reason", "moderation")
-_THROTTLED = {
+_THROTTLED = {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
+# Worth another attempt: the request never reached a model, or the model was not ready.
+_RETRYABLE = {
     "ThrottlingException",
-    "ServiceQuotaExceededException",
-    "ModelNotReadyException",
     "TooManyRequestsException",
+    "ModelNotReadyException",
+    "ServiceUnavailableException",
+    "InternalServerException",
 }
 _UNAVAILABLE = {"AccessDeniedException", "ResourceNotFoundException", "UnrecognizedClientException"}
+
+ClientFor = Callable[[float], Any]  # read timeout in seconds -> a bedrock-runtime client
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """When a request's model calls must stop: its deadline, or the moment it is abandoned."""
+
+    deadline: float  # time.monotonic() value
+    abandoned: threading.Event
+    retry_after: int  # seconds, for 429/503 answers
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way another attempt may fix; ``error`` is the answer if not."""
+
+    def __init__(self, error: ImageGenError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _unusable(model_id: str, region: str, code: str, hint: str, message: str) -> ModelUnavailable:
@@ -49,8 +91,10 @@ def _unusable(model_id: str, region: str, code: str, hint: str, message: str) ->
 def _client_error(exc: ClientError, model_id: str, region: str, retry_after: int) -> ImageGenError:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
-    if code in _THROTTLED:
+    if code in _THROTTLED or code == "ModelNotReadyException":
         return Throttled("Bedrock is throttling requests; retry later", retry_after=retry_after)
+    if code == "ServiceUnavailableException":
+        return BedrockUnavailable("Bedrock is unavailable; retry later", retry_after=retry_after)
     if code == "ValidationException":
         if any(marker in message.lower() for marker in _FILTER_MARKERS):
             return ContentFiltered("blocked by the model's content filter")
@@ -59,7 +103,13 @@ def _client_error(exc: ClientError, model_id: str, region: str, retry_after: int
             return _unusable(
                 model_id, region, code, hint, f"model {model_id} is not offered in this region"
             )
-        return ModelRejectedRequest(f"the model rejected the request: {message[:300]}")
+        # Our catalogue allowed the request, so a refusal is a catalogue or adapter bug.
+        fields = {"model": model_id, "bedrock_error": code, "bedrock_message": message[:1000]}
+        logger.error("model rejected a request the catalogue allowed", extra={"fields": fields})
+        return ModelRejectedRequest(
+            "the model refused a request this service built; this is a service bug (see its"
+            " logs, quote the request id)"
+        )
     if code in _UNAVAILABLE:
         hint = (
             f"enable access to {model_id} in the Bedrock console ({region}) and let the role call"
@@ -73,24 +123,52 @@ def _client_error(exc: ClientError, model_id: str, region: str, retry_after: int
     return ModelFailed(f"the model failed ({code or 'unknown error'})")
 
 
-def invoke(client, model_id: str, body: dict, *, region: str, retry_after: int) -> dict:
-    """Call the model and return its decoded JSON answer."""
+def _attempt(client: Any, model_id: str, body: str, region: str, retry_after: int) -> bytes:
     try:
         response = client.invoke_model(
             modelId=model_id,
-            body=json.dumps(body),
+            body=body,
             contentType="application/json",
             accept="application/json",
         )
-        raw = response["body"].read()
+        return response["body"].read()
     except ClientError as exc:
-        raise _client_error(exc, model_id, region, retry_after) from exc
-    except (ReadTimeoutError, ConnectTimeoutError) as exc:
+        error = _client_error(exc, model_id, region, retry_after)
+        if exc.response.get("Error", {}).get("Code", "") in _RETRYABLE:
+            raise _Retryable(error) from exc
+        raise error from exc
+    except ReadTimeoutError as exc:  # the model may still be generating (and billing): no retry
         raise ModelTimeout("the model did not answer in time") from exc
-    except EndpointConnectionError as exc:
-        raise ModelFailed("could not reach Bedrock") from exc
+    except (ConnectTimeoutError, EndpointConnectionError) as exc:  # nothing reached the model
+        raise _Retryable(ModelFailed("could not reach Bedrock")) from exc
     except BotoCoreError as exc:
         raise ModelFailed(f"Bedrock call failed ({type(exc).__name__})") from exc
+
+
+def _backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff (the AWS SDKs' standard retry strategy)."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def invoke(
+    client_for: ClientFor, model_id: str, body: dict, *, region: str, limits: CallLimits
+) -> dict:
+    """Call the model (at most ``MAX_ATTEMPTS`` paid attempts) and return its decoded answer."""
+    encoded = json.dumps(body)
+    for attempt in range(MAX_ATTEMPTS):
+        left = limits.time_left()
+        if limits.abandoned.is_set() or left < MIN_CALL_SECONDS:
+            raise ModelTimeout("the model did not answer within the request's time budget")
+        try:
+            raw = _attempt(client_for(left), model_id, encoded, region, limits.retry_after)
+            break
+        except _Retryable as retryable:
+            delay = _backoff(attempt)
+            last_attempt = attempt == MAX_ATTEMPTS - 1
+            if last_attempt or limits.time_left() - delay < MIN_CALL_SECONDS:
+                raise retryable.error from retryable.__cause__
+            if limits.abandoned.wait(delay):
+                raise ModelTimeout("the request was abandoned") from retryable.__cause__
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

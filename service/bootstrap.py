@@ -24,7 +24,7 @@ def build_generator(env: Mapping[str, str]) -> Generator:
     logs.configure(settings.log_level)
     session = aws.session(settings, env)
     store = ImageStore(aws.s3(session, settings, env), settings.bucket, settings.url_expiry_seconds)
-    return Generator(settings, catalogue, aws.bedrock_runtime(session, settings, env), store)
+    return Generator(settings, catalogue, aws.BedrockClients(session, env), store)
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ rather than generating images into the wrong place.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from service.catalogue import Catalogue
@@ -24,12 +24,15 @@ TIME_BUDGET_SECONDS = "IMAGEGEN_TIME_BUDGET_SECONDS"
 MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
 RETRY_AFTER_SECONDS = "IMAGEGEN_RETRY_AFTER_SECONDS"
 CACHE_SEEDED = "IMAGEGEN_CACHE_SEEDED"
+CACHE_SECRET = "IMAGEGEN_CACHE_SECRET"
 REGION = "AWS_REGION"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # API Gateway's integration timeout is 29 s; leave room to store, presign and answer.
 DEFAULT_TIME_BUDGET_SECONDS = 26.0
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the SigV4 maximum
+DEFAULT_MAX_IMAGES = 4
+MIN_CACHE_SECRET_LENGTH = 32
 
 
 class ConfigError(Exception):
@@ -50,6 +53,8 @@ class Settings:
     max_images: int
     retry_after_seconds: int
     cache_seeded: bool
+    # Keys cached images, so nobody who guesses a prompt and seed can find someone's image.
+    cache_secret: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], catalogue: Catalogue) -> Settings:
@@ -113,10 +118,16 @@ class Settings:
             time_budget_seconds=number(
                 TIME_BUDGET_SECONDS, str(DEFAULT_TIME_BUDGET_SECONDS), float, 0.1, 900
             ),
-            max_images=number(MAX_IMAGES, "4", int, 1, 10),
+            max_images=number(MAX_IMAGES, str(DEFAULT_MAX_IMAGES), int, 1, 10),
             retry_after_seconds=number(RETRY_AFTER_SECONDS, "5", int, 1, 3600),
             cache_seeded=flag(CACHE_SEEDED, "false"),
+            cache_secret=env.get(CACHE_SECRET, "").encode(),
         )
+        if settings.cache_seeded and len(settings.cache_secret) < MIN_CACHE_SECRET_LENGTH:
+            problems.append(
+                f"{CACHE_SEEDED} needs {CACHE_SECRET}: a random secret of at least"
+                f" {MIN_CACHE_SECRET_LENGTH} characters, the same for every container"
+            )
         if allowed and default is not None and not settings.is_allowed(default_model, catalogue):
             problems.append(f"{DEFAULT_MODEL}={default_model} is not in {ALLOWED_MODELS}")
         if (

@@ -17,6 +17,10 @@ class ImageGenError(Exception):
         self.message = message
         self.field = field
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer needs besides the JSON body."""
+        return {}
+
     def to_body(self) -> dict:
         error: dict = {"code": self.code, "message": self.message}
         if self.field is not None:
@@ -45,13 +49,6 @@ class ModelRetired(ImageGenError):
     code = "model_retired"
 
 
-class ModelRejectedRequest(ImageGenError):
-    """Bedrock refused the parameters (a limit our catalogue did not know)."""
-
-    status_code = 400
-    code = "model_rejected_request"
-
-
 class NotFound(ImageGenError):
     """No such route or object."""
 
@@ -60,10 +57,17 @@ class NotFound(ImageGenError):
 
 
 class MethodNotAllowed(ImageGenError):
-    """The route exists but not for this method."""
+    """The route exists but not for this method; ``Allow`` names the methods it takes."""
 
     status_code = 405
     code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
 
 
 class PayloadTooLarge(ImageGenError):
@@ -87,15 +91,37 @@ class ContentFiltered(ImageGenError):
     code = "content_filtered"
 
 
-class Throttled(ImageGenError):
+class RetryLater(ImageGenError):
+    """A temporary refusal; ``Retry-After`` says when to try again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Throttled(RetryLater):
     """Bedrock throttled us after bounded retries; the client should retry later."""
 
     status_code = 429
     code = "throttled"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+class BedrockUnavailable(RetryLater):
+    """Bedrock itself is temporarily unavailable (ServiceUnavailableException)."""
+
+    status_code = 503
+    code = "bedrock_unavailable"
+
+
+class ModelRejectedRequest(ImageGenError):
+    """Bedrock refused a body the service built from a request its catalogue allowed: our bug
+    (a wrong catalogue limit or adapter), not the caller's, so a 5xx."""
+
+    status_code = 502
+    code = "model_rejected_request"
 
 
 class ModelFailed(ImageGenError):

@@ -1,23 +1,33 @@
 """The generation flow: validate -> adapter -> Bedrock -> store -> presign. It knows no HTTP.
 
-Bedrock calls run in a small shared pool (Stability models make one image per call) and the
-whole flow answers by a deadline, so API Gateway never cuts a request off without an answer.
-Images are stored only after every call has succeeded: a failed request leaves nothing behind.
+Bedrock calls run in a shared pool (one image per call, so every reported seed reproduces its
+image) and the whole flow answers by a deadline, so API Gateway never cuts a request off without
+an answer. The model phase ends early enough to leave storage a reserve, and an abandoned
+request makes no further model calls. Images are stored only after every model call has
+answered; a storage failure part-way can leave complete images of that request, which the
+bucket's lifecycle expires.
+
+Content filtering follows one rule for every family: the images that passed are returned with a
+note saying how many were blocked; if none passed, the request is a 422.
 
 Bedrock bills per image, so when the deployment enables it, a request with an explicit seed is
-answered from S3 if the very same model call was made before (same body, same model).
+answered from S3 if the very same model call was made before (same body, same model), under a
+key derived with the deployment's secret so it cannot be guessed from the prompt.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import hmac
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +36,7 @@ from service.adapters import ModelImage, for_family
 from service.catalogue import Catalogue
 from service.config import Settings
 from service.errors import (
+    ContentFiltered,
     ImageGenError,
     InvalidField,
     ModelFailed,
@@ -38,10 +49,13 @@ from service.validation import parse_request
 
 logger = logging.getLogger("imagegen")
 # Threads are created on demand: a Lambda container (one request at a time) uses at most one per
-# Bedrock call of its request (<= 4), while a multi-threaded local server is not throttled by a
+# Bedrock call of its request (<= 10), while a multi-threaded local server is not throttled by a
 # small process-wide pool. Matches the boto3 connection pool.
 MAX_PARALLEL_CALLS = 32
 MAX_KEY_LENGTH = 1024
+# Time kept back from the model phase for storing and presigning: at most this, or a quarter of
+# a short budget.
+STORAGE_RESERVE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,15 +84,32 @@ def _timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What one model call gave: its images, or how many it had blocked and why."""
+
+    produced: list[Produced] = field(default_factory=list)
+    blocked: int = 0
+    filter_message: str | None = None
+
+
 def prompt_digest(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def cache_key(prefix: str, model_id: str, body: dict, index: int, image_format: str) -> str:
-    """The same model call (id + body) at the same position always maps to the same key."""
+def cache_key(
+    secret: bytes, prefix: str, model_id: str, body: dict, index: int, image_format: str
+) -> str:
+    """The same model call (id + body) at the same position maps to the same key; without the
+    deployment's secret nobody can derive the key from a guessed prompt and seed."""
     canonical = json.dumps([model_id, body, index], sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    digest = hmac.new(secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
     return f"{prefix}cache/{digest}.{EXTENSIONS[image_format]}"
+
+
+def model_deadline(deadline: float, now: float) -> float:
+    """The moment the model phase must end so storage keeps its reserve."""
+    return deadline - min(STORAGE_RESERVE_SECONDS, max(0.0, deadline - now) / 4)
 
 
 def plan_calls(request: ImageRequest) -> list[tuple[int, int]]:
@@ -110,17 +141,25 @@ class Generator:
         self,
         settings: Settings,
         catalogue: Catalogue,
-        bedrock_client: Any,
+        bedrock_client_for: bedrock.ClientFor,
         store: ImageStore,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
-        self._bedrock = bedrock_client
+        self._bedrock = bedrock_client_for
         self.store = store
         self._clock = clock
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="bedrock")
+
+    def close(self) -> None:
+        """Wait for running calls and stop the pool's threads (for servers and tests)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run ``fn`` in the pool with the caller's context, so logs keep the request id."""
+        return self._pool.submit(contextvars.copy_context().run, fn, *args)
 
     def _cacheable(self, request: ImageRequest) -> bool:
         """Only an explicit, non-random seed makes the output reproducible."""
@@ -130,47 +169,58 @@ class Generator:
             and request.seed != request.model.limits.random_seed
         )
 
-    def _produce(self, request: ImageRequest, count: int, seed: int) -> list[Produced]:
+    def _produce(
+        self, request: ImageRequest, count: int, seed: int, limits: bedrock.CallLimits
+    ) -> Batch:
         adapter = for_family(request.model.family)
         body = adapter.request_body(request, count, seed)
         keys: list[str | None] = [None] * count
         if self._cacheable(request):
             keys = [
                 cache_key(
-                    self.settings.key_prefix, request.invoke_id, body, i, request.output_format
+                    self.settings.cache_secret,
+                    self.settings.key_prefix,
+                    request.invoke_id,
+                    body,
+                    i,
+                    request.output_format,
                 )
                 for i in range(count)
             ]
             hits = [self.store.head(key) for key in keys]
             if all(hits):
-                return [Produced(seed, key=k, cached=h) for k, h in zip(keys, hits, strict=True)]
-        payload = bedrock.invoke(
-            self._bedrock,
-            request.invoke_id,
-            body,
-            region=self.settings.region,
-            retry_after=self.settings.retry_after_seconds,
-        )
-        images = adapter.parse_response(payload, count, seed)
-        return [
+                return Batch(
+                    [Produced(seed, key=k, cached=h) for k, h in zip(keys, hits, strict=True)]
+                )
+        try:
+            payload = bedrock.invoke(
+                self._bedrock, request.invoke_id, body, region=self.settings.region, limits=limits
+            )
+            images = adapter.parse_response(payload, count, seed)
+        except ContentFiltered as blocked:
+            return Batch(blocked=count, filter_message=blocked.message)
+        produced = [
             Produced(image.seed, image=image, key=key)
             for image, key in zip(images, keys, strict=False)
         ]
+        return Batch(produced, blocked=count - len(produced))
 
-    def _gather(self, futures: list[Future], deadline: float, late: ImageGenError) -> list:
-        """All results by the deadline; the first failure, or ``late`` if time runs out."""
+    def _gather(
+        self, futures: list[Future], deadline: float, late: ImageGenError, abandon: threading.Event
+    ) -> list:
+        """All results by the deadline; the first failure, or ``late`` if time runs out.
+
+        Either way ``abandon`` is set, so calls still running start no new paid attempt.
+        """
         done, pending = wait(
             futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION
         )
-        for future in futures:
-            if future in done and future.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                raise future.exception()
-        if pending:
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None or pending:
+            abandon.set()
             for other in pending:
                 other.cancel()
-            raise late
+            raise failed.exception() if failed is not None else late
         return [future.result() for future in futures]
 
     def _store(self, request: ImageRequest, produced: Produced, now: datetime) -> StoredImage:
@@ -218,24 +268,36 @@ class Generator:
         started = time.monotonic()
         now = self._clock()
         request = parse_request(body, self.settings, self.catalogue, now.date())
-        calls = plan_calls(request)
-        batches = self._gather(
-            [self._pool.submit(self._produce, request, count, seed) for count, seed in calls],
-            deadline,
-            ModelTimeout("the model did not answer within the request's time budget"),
+        abandon = threading.Event()
+        limits = bedrock.CallLimits(
+            model_deadline(deadline, started), abandon, self.settings.retry_after_seconds
         )
-        produced = [item for batch in batches for item in batch]
+        batches: list[Batch] = self._gather(
+            [
+                self._submit(self._produce, request, count, seed, limits)
+                for count, seed in plan_calls(request)
+            ],
+            limits.deadline,
+            ModelTimeout("the model did not answer within the request's time budget"),
+            abandon,
+        )
+        produced = [item for batch in batches for item in batch.produced]
+        blocked = sum(batch.blocked for batch in batches)
+        if not produced:
+            reason = next((b.filter_message for b in batches if b.filter_message), None)
+            raise ContentFiltered(reason or "blocked by the model's content filter")
         model_ms = int((time.monotonic() - started) * 1000)
         notes = list(request.notes)
-        if len(produced) < request.number_of_images:
+        if blocked:
             notes.append(
-                f"{request.number_of_images - len(produced)} of {request.number_of_images}"
-                " images were blocked by the content filter"
+                f"{blocked} of {request.number_of_images} images were blocked by the model's"
+                " content filter; the others are returned"
             )
         stored = self._gather(
-            [self._pool.submit(self._store, request, item, now) for item in produced],
+            [self._submit(self._store, request, item, now) for item in produced],
             deadline,
             StorageFailed("image storage did not answer within the request's time budget"),
+            abandon,
         )
         result = {
             "image_url": stored[0].url,
@@ -250,6 +312,7 @@ class Generator:
         fields = {
             "model": request.invoke_id,
             "images": len(stored),
+            "blocked": blocked,
             "cache_hits": sum(s.cached for s in stored),
             "bytes": sum(s.bytes for s in stored),
             "model_ms": model_ms,
@@ -297,6 +360,8 @@ class Generator:
             if not self.settings.is_allowed(model.alias, self.catalogue):
                 continue
             entry = model.as_dict()
+            # What this deployment accepts, not only what the model could do.
+            entry["limits"]["max_images"] = min(model.limits.max_images, self.settings.max_images)
             entry["usable"] = not model.is_retired(today) or self.settings.retired_enabled(
                 model.alias, self.catalogue
             )

@@ -27,7 +27,6 @@ from service.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    Throttled,
     UnsupportedMediaType,
 )
 from service.flow import Generator
@@ -53,10 +52,9 @@ def _response(status: int, body: dict, headers: dict[str, str] | None = None) ->
 
 
 def _error_response(error: ImageGenError, request_id: str) -> dict:
-    headers = {"X-Request-Id": request_id}
-    if isinstance(error, Throttled):
-        headers["Retry-After"] = str(error.retry_after)
-    return _response(error.status_code, error.to_body(), headers)
+    return _response(
+        error.status_code, error.to_body(), {**error.headers(), "X-Request-Id": request_id}
+    )
 
 
 def _header(event: dict, name: str) -> str | None:
@@ -142,7 +140,7 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     if path not in ROUTES:
         raise NotFound(f"no route {path!r}; see POST /images, GET /images/url, GET /models")
     if method != ROUTES[path]:
-        raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only")
+        raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only", allow=ROUTES[path])
     service = generator()
     if path == "/models":
         return _response(200, service.models(datetime.now(UTC).date()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,6 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from service.errors import NotFound, StorageFailed
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+# Racing conditional writes (409): a few jittered retries, well inside the storage reserve.
+CONFLICT_ATTEMPTS = 4
+CONFLICT_BACKOFF_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,23 +50,33 @@ class ImageStore:
         *,
         exists_ok: bool = False,
     ) -> None:
-        """Write once: an existing key is never overwritten (412 is an error unless exists_ok)."""
-        try:
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata=metadata,
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if exists_ok and code == "PreconditionFailed":
+        """Write once: an existing key is never overwritten (an error unless ``exists_ok``).
+
+        S3 answers 409 ConditionalRequestConflict while another conditional write to the key is
+        in flight; that write may still fail, so the put is retried until S3 says either "stored"
+        or "exists" (412).
+        """
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    Metadata=metadata,
+                    IfNoneMatch="*",
+                )
                 return
-            raise StorageFailed(f"could not store the image ({code or 'S3 error'})") from exc
-        except BotoCoreError as exc:
-            raise StorageFailed("could not reach image storage") from exc
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if exists_ok and code == "PreconditionFailed":
+                    return
+                if code == "ConditionalRequestConflict" and attempt < CONFLICT_ATTEMPTS - 1:
+                    time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))
+                    continue
+                raise StorageFailed(f"could not store the image ({code or 'S3 error'})") from exc
+            except BotoCoreError as exc:
+                raise StorageFailed("could not reach image storage") from exc
 
     def head(self, key: str) -> StoredObject | None:
         """The stored object's type, size and pixel size, or None if there is no such key."""

@@ -1,5 +1,9 @@
 """Seeded requests answered from S3 instead of a paid Bedrock call, over real HTTP."""
 
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from devstack.stack import LocalStack
@@ -58,3 +62,21 @@ def test_cache_is_off_unless_the_deployment_enables_it(stack):
     generate(stack, seed=5)
     answer, calls = generate(stack, seed=5)
     assert calls == 1 and not answer["images"][0]["cached"]
+
+
+def test_identical_seeded_requests_at_once_all_succeed_with_one_image(cache_stack):
+    """Racing writes of one cache key: S3 answers 409 or 412 to all but one; none may fail."""
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: generate(cache_stack, seed=9090)[0], range(6)))
+    assert len({a["images"][0]["key"] for a in answers}) == 1
+    assert all(http("GET", a["image_url"])[0] == 200 for a in answers)
+
+
+def test_cache_keys_are_not_a_plain_hash_of_what_a_caller_sent(cache_stack):
+    """Someone who guesses the prompt and seed cannot compute the key of another's image."""
+    answer, _ = generate(cache_stack, seed=31337)
+    body = {"prompt": "a kingfisher", "aspect_ratio": "1:1", "seed": 31337, "output_format": "png"}
+    canonical = json.dumps(
+        ["stability.stable-image-core-v1:1", body, 0], sort_keys=True, separators=(",", ":")
+    )
+    assert hashlib.sha256(canonical.encode()).hexdigest() not in answer["images"][0]["key"]

@@ -8,7 +8,7 @@ from tests.conftest import post_json
 
 @pytest.fixture(scope="module")
 def fault_stack():
-    # Room for botocore's bounded backoff (at most 2 s + 4 s over three attempts).
+    # Room for the bounded backoff between three attempts.
     env = {
         "IMAGEGEN_LOG_LEVEL": "WARNING",
         "IMAGEGEN_TIME_BUDGET_SECONDS": "10",
@@ -69,10 +69,22 @@ def test_enabled_retired_model_the_account_cannot_reach_is_503():
     assert (status, answer["error"]["code"]) == (503, "model_unavailable")
 
 
-def test_a_hanging_model_answers_504_within_the_budget_and_stores_nothing():
-    env = {"IMAGEGEN_LOG_LEVEL": "WARNING", "IMAGEGEN_TIME_BUDGET_SECONDS": "1"}
+def test_a_hanging_model_answers_504_and_no_paid_call_follows():
+    """The read timeout fits the time left and is not retried: one model call, then 504."""
+    env = {"IMAGEGEN_LOG_LEVEL": "WARNING", "IMAGEGEN_TIME_BUDGET_SECONDS": "3"}
     with LocalStack(env=env) as stack:
-        stack.bedrock.inject("hang")
+        stack.bedrock.inject("hang", "throttle", "throttle")
         status, _, answer = post_json(f"{stack.url}/images", {"prompt": "a cat"})
         assert (status, answer["error"]["code"]) == (504, "model_timeout")
+        stack.generator.close()  # wait for the worker still reading the hung call
+        assert stack.bedrock.calls["total"] == 1
         assert objects(stack) == 0
+
+
+def test_a_blocked_image_among_several_is_left_out_with_a_note(fault_stack):
+    fault_stack.bedrock.inject("content_filter")
+    status, _, answer = post_json(
+        f"{fault_stack.url}/images", {"prompt": "a cat", "number_of_images": 3}
+    )
+    assert status == 200 and len(answer["images"]) == 2
+    assert "1 of 3 images were blocked" in answer["notes"][0]

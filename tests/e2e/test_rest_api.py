@@ -12,6 +12,17 @@ from devstack.stack import LocalStack
 from tests.conftest import http, post_json
 
 
+def fetch_raw(url: str) -> bytes:
+    status, _, data = http("GET", url)
+    assert status == 200
+    return data
+
+
+def http_json(method: str, url: str) -> tuple[int, object, dict]:
+    status, headers, raw = http(method, url)
+    return status, headers, json.loads(raw)
+
+
 def fetch_image(url: str) -> tuple[Image.Image, str]:
     status, headers, data = http("GET", url)
     assert status == 200
@@ -185,6 +196,26 @@ def test_titan_gives_several_images_at_an_exact_size(retired_stack):
     assert len(answer["images"]) == 2
     for image in answer["images"]:
         assert fetch_image(image["url"])[0].size == (1152, 768)
+
+
+@pytest.mark.parametrize("model", ["titan-image-v2", "stable-image-core"])
+def test_every_seed_in_an_answer_reproduces_its_own_image(retired_stack, model):
+    body = {"prompt": "a cat", "model": model, "number_of_images": 3, "seed": 9}
+    status, _, answer = post_json(f"{retired_stack.url}/images", body)
+    assert status == 200, answer
+    seeds = [image["seed"] for image in answer["images"]]
+    assert len(set(seeds)) == 3
+    for image in answer["images"]:
+        single = {**body, "number_of_images": 1, "seed": image["seed"]}
+        _, _, again = post_json(f"{retired_stack.url}/images", single)
+        assert fetch_raw(again["image_url"]) == fetch_raw(image["url"])
+
+
+def test_models_advertise_the_deployments_image_cap(stack):
+    """Titan could make 5 images, but this deployment caps requests at 4."""
+    _, _, answer = http_json("GET", f"{stack.url}/models")
+    caps = {m["alias"]: m["limits"]["max_images"] for m in answer["models"]}
+    assert caps["titan-image-v2"] == 4 and max(caps.values()) == 4
 
 
 def test_a_model_not_offered_in_the_region_is_503(retired_stack):

@@ -1,4 +1,6 @@
 import base64
+import hashlib
+import json
 from datetime import date
 
 import pytest
@@ -7,10 +9,11 @@ from service.adapters import for_family
 from service.catalogue import default_catalogue
 from service.config import Settings
 from service.errors import ContentFiltered, ModelFailed
-from service.flow import plan_calls
+from service.flow import cache_key, plan_calls
 from service.validation import parse_request
 
 CATALOGUE = default_catalogue()
+SECRET = b"s" * 32
 SETTINGS = Settings.from_env(
     {
         "IMAGEGEN_BUCKET": "b-images",
@@ -160,20 +163,29 @@ def test_plan_calls_picks_a_seed_when_none_is_given():
 
 
 def test_cache_key_depends_on_model_body_and_position():
-    from service.flow import cache_key
-
     body = {"prompt": "a", "seed": 1}
-    key = cache_key("images/", "m", body, 0, "png")
-    assert key == cache_key("images/", "m", dict(reversed(body.items())), 0, "png")
+    key = cache_key(SECRET, "images/", "m", body, 0, "png")
+    assert key == cache_key(SECRET, "images/", "m", dict(reversed(body.items())), 0, "png")
     assert key.startswith("images/cache/") and key.endswith(".png")
     assert (
         len(
             {
                 key,
-                cache_key("images/", "m", {**body, "seed": 2}, 0, "png"),
-                cache_key("images/", "m2", body, 0, "png"),
-                cache_key("images/", "m", body, 1, "png"),
+                cache_key(SECRET, "images/", "m", {**body, "seed": 2}, 0, "png"),
+                cache_key(SECRET, "images/", "m2", body, 0, "png"),
+                cache_key(SECRET, "images/", "m", body, 1, "png"),
             }
         )
         == 4
     )
+
+
+def test_cache_key_cannot_be_derived_without_the_deployments_secret():
+    """Anyone can guess a prompt and seed; only the deployment can turn them into a key."""
+    body = {"prompt": "a", "seed": 1}
+    plain = hashlib.sha256(
+        json.dumps(["m", body, 0], sort_keys=True, separators=(",", ":")).encode()
+    )
+    key = cache_key(SECRET, "images/", "m", body, 0, "png")
+    assert plain.hexdigest() not in key
+    assert key != cache_key(b"t" * 32, "images/", "m", body, 0, "png")
