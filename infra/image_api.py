@@ -12,6 +12,7 @@ import json
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra import iam, openapi
 from infra.package import HANDLER, service_archive
@@ -169,6 +170,14 @@ class ImageApi(pulumi.ComponentResource):
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-function-policy", role=self.role.id, policy=policy, opts=child
         )
+        cache_env: dict[str, pulumi.Input[str]] = {}
+        if s.cache_seeded_requests:
+            # Cache keys are an HMAC under this secret, so a guessed prompt + seed finds nothing.
+            # Generated once and kept in the (encrypted) stack state.
+            self.cache_secret = random.RandomPassword(
+                f"{name}-cache-secret", length=48, special=False, opts=child
+            )
+            cache_env["IMAGEGEN_CACHE_SECRET"] = self.cache_secret.result
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=name,
@@ -193,6 +202,7 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
                     # The service's own default is 26 s; never more than the Lambda allows.
                     "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
+                    **cache_env,
                 }
             },
             logging_config={

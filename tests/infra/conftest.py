@@ -70,6 +70,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 f"{args.inputs.get('stageName')}"
             },
             "aws:apigateway/apiKey:ApiKey": {"value": "secret-api-key-value"},
+            "random:index/randomPassword:RandomPassword": {
+                "result": "r" * int(args.inputs.get("length", 16))
+            },
         }.get(args.typ, {})
         outputs.update(computed)
         self.run.resources.append(Resource(args.typ, args.name, dict(args.inputs)))

@@ -153,6 +153,14 @@ def test_seeded_request_cache_is_on_in_dev_only(dev, prod):
     assert (flag(dev), flag(prod)) == ("true", "false")
 
 
+def test_the_seeded_cache_is_keyed_with_a_generated_stack_secret(dev, prod):
+    (password,) = dev.of_type("random:index/randomPassword:RandomPassword")
+    assert password.inputs["length"] >= 32
+    assert len(dev.one(FUNCTION).inputs["environment"]["variables"]["IMAGEGEN_CACHE_SECRET"]) >= 32
+    assert not prod.of_type("random:index/randomPassword:RandomPassword")
+    assert "IMAGEGEN_CACHE_SECRET" not in prod.one(FUNCTION).inputs["environment"]["variables"]
+
+
 def test_memory_and_concurrency_follow_the_stack(dev, prod):
     assert dev.one(FUNCTION).inputs["memorySize"] == 512
     assert prod.one(FUNCTION).inputs["memorySize"] == 1024
