@@ -14,7 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra import iam, openapi
+from api_gateway import definition
+from infra import iam
 from infra.package import HANDLER, service_archive
 from infra.settings import ImageApiSettings
 
@@ -217,10 +218,13 @@ class ImageApi(pulumi.ComponentResource):
 
     def _api(self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions) -> None:
         s = self.settings
-        spec = openapi.load()
+        spec = definition.load()
         body = self.function.invoke_arn.apply(
-            lambda arn: openapi.api_gateway_definition(
-                spec, invoke_arn=arn, api_key_required=s.api_key_required, title=name
+            lambda arn: json.dumps(
+                definition.api_gateway_definition(
+                    spec, invoke_arn=arn, api_key_required=s.api_key_required, title=name
+                ),
+                sort_keys=True,
             )
         )
         self.rest_api = aws.apigateway.RestApi(

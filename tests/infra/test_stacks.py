@@ -226,8 +226,13 @@ def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
     integration = post["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws_proxy" and integration["httpMethod"] == "POST"
     assert integration["uri"].endswith(f"function:imagegen-{run.stack}/invocations")
-    assert post["x-amazon-apigateway-request-validator"] == "body"
-    assert body["x-amazon-apigateway-request-validators"]["body"]["validateRequestBody"]
+    # Bodies are the Lambda's to validate: it names the field and the model's limit.
+    assert "x-amazon-apigateway-request-validator" not in post
+    for path in body["paths"].values():  # other methods reach the Lambda: 405 with Allow
+        assert path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+    assert body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"][
+        "statusCode"
+    ] == "404"
 
 
 def test_deployment_is_retriggered_when_the_api_definition_changes(run):

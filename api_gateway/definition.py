@@ -1,0 +1,110 @@
+"""Turn the repository's ``openapi.yaml`` into the API Gateway REST API definition.
+
+infra deploys this document as the body of an ``aws.apigateway.RestApi``; the local gateway
+(``devstack.gateway``) reads the very same document and behaves as API Gateway does with it, so
+routes, validators, API-key security and gateway responses cannot drift apart.
+
+Choices, with the documentation they rest on:
+- Every path also gets ``x-amazon-apigateway-any-method`` to the Lambda, so a wrong method is
+  answered 405 with ``Allow`` by the handler instead of API Gateway's 403 "Missing
+  Authentication Token".
+- Request bodies are validated by the Lambda, not by API Gateway: a gateway response template
+  allows only simple variable substitution ("A GatewayResponse mapping template isn't processed
+  by the VTL engine", https://docs.aws.amazon.com/apigateway/latest/developerguide/
+  api-gateway-swagger-extensions-gateway-responses.responseTemplates.html), so a body refused
+  at the gateway could never name the field and the limit. Required query parameters are
+  checked at the gateway (presence and non-blank only, https://docs.aws.amazon.com/apigateway/
+  latest/developerguide/api-gateway-method-request-validation.html).
+- Gateway responses answer in the service's ``{"error": {"code", "message"}}`` shape; unknown
+  routes are 404 ``not_found`` (API Gateway's default for them is 403).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+API_KEY_SCHEME = "api_key"
+API_KEY_HEADER = "x-api-key"
+INTEGRATION_TIMEOUT_MS = 29000
+# API Gateway's own refusals: response type -> (status, the service's error code).
+GATEWAY_ERRORS = {
+    "BAD_REQUEST_BODY": (400, "invalid_field"),
+    "BAD_REQUEST_PARAMETERS": (400, "invalid_field"),
+    "INVALID_API_KEY": (403, "forbidden"),
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
+    "THROTTLED": (429, "throttled"),
+    "QUOTA_EXCEEDED": (429, "quota_exceeded"),
+    "REQUEST_TOO_LARGE": (413, "payload_too_large"),
+    "INTEGRATION_TIMEOUT": (504, "gateway_timeout"),
+    "DEFAULT_4XX": (None, "client_error"),
+    "DEFAULT_5XX": (None, "gateway_error"),
+}
+
+
+def _error_template(code: str) -> str:
+    """A gateway response template; ``messageString`` is already a quoted JSON string."""
+    body = json.dumps({"error": {"code": code, "message": "MESSAGE"}})
+    return body.replace('"MESSAGE"', "$context.error.messageString")
+
+
+def gateway_responses() -> dict[str, Any]:
+    responses = {}
+    for kind, (status, code) in GATEWAY_ERRORS.items():
+        response: dict[str, Any] = {
+            "responseParameters": {"gatewayresponse.header.Cache-Control": "'no-store'"},
+            "responseTemplates": {"application/json": _error_template(code)},
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        responses[kind] = response
+    return responses
+
+
+def load(path: Path = OPENAPI_PATH) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def _integration(uri: str) -> dict[str, Any]:
+    return {
+        "type": "aws_proxy",
+        "httpMethod": "POST",  # Lambda proxy integrations are always invoked with POST
+        "uri": uri,
+        "passthroughBehavior": "when_no_match",
+        "timeoutInMillis": INTEGRATION_TIMEOUT_MS,
+    }
+
+
+def api_gateway_definition(
+    spec: dict[str, Any], *, invoke_arn: str, api_key_required: bool, title: str
+) -> dict[str, Any]:
+    """The OpenAPI document with API Gateway extensions (a RestApi body, once JSON-encoded)."""
+    doc = copy.deepcopy(spec)
+    doc["info"]["title"] = title
+    doc["x-amazon-apigateway-api-key-source"] = "HEADER"
+    doc["x-amazon-apigateway-request-validators"] = {
+        "params": {"validateRequestBody": False, "validateRequestParameters": True},
+    }
+    doc.setdefault("components", {})["securitySchemes"] = {
+        API_KEY_SCHEME: {"type": "apiKey", "name": API_KEY_HEADER, "in": "header"},
+    }
+    security = [{API_KEY_SCHEME: []}] if api_key_required else []
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            operation["x-amazon-apigateway-integration"] = _integration(invoke_arn)
+            if operation.get("parameters"):
+                operation["x-amazon-apigateway-request-validator"] = "params"
+            operation["security"] = security
+        operations["x-amazon-apigateway-any-method"] = {
+            "summary": "Any other method: the Lambda answers 405 with Allow",
+            "responses": {"405": {"description": "Method not allowed"}},
+            "security": security,
+            "x-amazon-apigateway-integration": _integration(invoke_arn),
+        }
+    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    return doc
