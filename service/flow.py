@@ -148,7 +148,7 @@ class Generator:
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
-        self._bedrock = bedrock_client_for
+        self.bedrock = bedrock_client_for
         self.store = store
         self._clock = clock
         self._pool = ThreadPoolExecutor(MAX_PARALLEL_CALLS, thread_name_prefix="bedrock")
@@ -194,7 +194,7 @@ class Generator:
                 )
         try:
             payload = bedrock.invoke(
-                self._bedrock, request.invoke_id, body, region=self.settings.region, limits=limits
+                self.bedrock, request.invoke_id, body, region=self.settings.region, limits=limits
             )
             images = adapter.parse_response(payload, count, seed)
         except ContentFiltered as blocked:
