@@ -1,4 +1,7 @@
-"""The whole local stack in one process: moto S3, the Bedrock emulator and the REST gateway.
+"""The local stack: S3 (moto behind a SigV4-verifying front), the Bedrock emulator and the gateway.
+
+S3 and the emulator run in this process, or in a backing process of their own
+(``separate_process``, what ``imagegen serve`` uses).
 
 It points the real ``service`` at the local endpoints through the same environment variables a
 Lambda would read (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``IMAGEGEN_*``),
@@ -16,7 +19,7 @@ import boto3
 from devstack.backing import BackingProcess
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
-from devstack.s3_server import S3Server
+from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 from service import config
 from service.bootstrap import build_generator
 from service.flow import Generator
@@ -115,8 +118,8 @@ class LocalStack:
             if part is not None:
                 part.start()
         self.env = {
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             config.REGION: self.region,
             "AWS_DEFAULT_REGION": self.region,  # Lambda sets both; boto3 reads this one
             "AWS_ENDPOINT_URL_S3": self.s3_url,
