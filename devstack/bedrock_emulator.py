@@ -1,8 +1,9 @@
 """A Bedrock Runtime emulator speaking the real wire format: ``POST /model/{modelId}/invoke``.
 
 boto3 reaches it through ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, so ``service`` runs unchanged.
-It validates bodies the way Bedrock does (``ValidationException`` with Bedrock's messages),
-renders labelled stand-in images (``devstack.render``), and can inject faults and latency.
+What it accepts comes only from ``bedrock_models.json`` (AWS's documentation, cited per fact),
+never from the service's catalogue: a catalogue mistake fails here as it would on AWS. It renders
+labelled stand-in images (``devstack.render``) and can inject faults and latency.
 
 Control endpoints (local only): ``POST /_emulator/config`` with
 ``{"faults": ["throttle", ...], "latency_seconds": 0.2}`` queues one fault per coming call;
@@ -18,241 +19,447 @@ import secrets
 import threading
 import uuid
 from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from devstack.background import BackgroundHTTPServer
 from devstack.render import render
-from service.catalogue import Catalogue, ModelSpec, default_catalogue
 
+DATA_PATH = Path(__file__).with_name("bedrock_models.json")
 FAULTS = (
     "throttle",  # 429 ThrottlingException
-    "hang",  # never answers until the emulator stops (or hang_seconds pass)
-    "content_filter",  # the family's own content-filter answer
+    "hang",  # never answers until the emulator stops (or hang_seconds pass), then 408
+    "content_filter",  # the family's documented "output image blocked" answer
     "server_error",  # 500 InternalServerException
     "model_error",  # 424 ModelErrorException
+    "unavailable",  # 503 ServiceUnavailableException
+    "access_denied",  # 403 AccessDeniedException
+    "rejected",  # 400 ValidationException "Malformed input request: ..." for a valid body
     "malformed",  # 200 with a body that is not JSON
     "bad_base64",  # 200 with an image field that is not base64
     "not_image",  # 200 with valid base64 that is not an image
     "empty",  # 200 with an empty image list
-    "access_denied",  # 403 AccessDeniedException
 )
-# Faults that are plain Bedrock errors: (HTTP status, error code, Bedrock's message).
+# Faults that are plain Bedrock errors, by the exception they raise.
 FAULT_ERRORS = {
-    "throttle": (429, "ThrottlingException", "Too many requests, please wait before trying again."),
-    "server_error": (500, "InternalServerException", "Internal server error"),
-    "access_denied": (
-        403,
-        "AccessDeniedException",
-        "You don't have access to the model with the specified model ID.",
-    ),
-    "model_error": (424, "ModelErrorException", "The model failed"),
+    "throttle": "ThrottlingException",
+    "server_error": "InternalServerException",
+    "model_error": "ModelErrorException",
+    "unavailable": "ServiceUnavailableException",
+    "access_denied": "AccessDeniedException",
 }
 FILTER_WORD = "forbidden"  # prompts containing it are blocked, as banned words are on Bedrock
 _INVOKE = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
-_ERROR_NS = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
-_MALFORMED = "Malformed input request: {}, please reformat your input and try again."
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d+/([^/]+)/")
+_TYPE_NAMES = {
+    "object": "JSONObject",
+    "array": "JSONArray",
+    "string": "String",
+    "integer": "Integer",
+    "number": "Number",
+    "boolean": "Boolean",
+}
 
 
 class BedrockError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """A Bedrock error answer: status, ``x-amzn-ErrorType`` code and the JSON body's fields."""
+
+    def __init__(self, status: int, code: str, message: str, **fields: object) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.fields = status, code, message, fields
 
 
-def _bad(detail: str) -> BedrockError:
-    return BedrockError(400, "ValidationException", _MALFORMED.format(detail))
+# ---- AWS's rules, as data ---------------------------------------------------------------------
 
 
-def _int(body: dict, key: str, low: int, high: int, default: int) -> int:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(f"#/{key}: expected integer in [{low}, {high}]")
-    return value
+@dataclass(frozen=True)
+class ModelRules:
+    """One model's documented rules; ``entry`` is its whole record in the data file."""
+
+    id: str
+    family: str
+    regions: frozenset[str]
+    end_of_life: date | None
+    entry: dict[str, Any]
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.entry["request"]
 
 
-def _num(body: dict, key: str, low: float, high: float, default: float) -> float:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise _bad(f"#/{key}: expected number in [{low}, {high}]")
-    return value
+@dataclass(frozen=True)
+class ApiRules:
+    """InvokeModel's own constraints and Bedrock's error vocabulary."""
+
+    model_id_lengths: tuple[int, int]
+    model_id_pattern: re.Pattern[str]
+    body_max_bytes: int
+    content_type: str
+    accept: str
+    statuses: dict[str, int]
+    descriptions: dict[str, str]
+    messages: dict[str, Any]
+    error_type_suffix: str
+
+    def error(self, code: str, message: str | None = None, **fields: object) -> BedrockError:
+        return BedrockError(self.statuses[code], code, message or self.descriptions[code], **fields)
+
+    def malformed(self, violations: list[str]) -> BedrockError:
+        text = self.messages["malformed"]["text"].format(violations="".join(violations))
+        return self.error("ValidationException", text)
+
+    def constraint(self, member: str, constraint: str) -> BedrockError:
+        text = self.messages["api_constraint"]["text"].format(member=member, constraint=constraint)
+        return self.error("ValidationException", text)
 
 
-def _only(body: dict, allowed: set[str]) -> None:
-    extra = sorted(set(body) - allowed)
-    if extra:
-        raise _bad(f"#: extraneous key [{extra[0]}] is not permitted")
+@lru_cache(maxsize=4)
+def load_rules(path: Path = DATA_PATH) -> tuple[ApiRules, dict[str, ModelRules]]:
+    """Read the documented rules once per file."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    invoke = raw["invoke_model"]
+    errors = {k: v for k, v in invoke["errors"].items() if isinstance(v, dict)}
+    api = ApiRules(
+        model_id_lengths=(invoke["model_id"]["min_length"], invoke["model_id"]["max_length"]),
+        model_id_pattern=re.compile(invoke["model_id"]["pattern"]),
+        body_max_bytes=invoke["body_max_bytes"],
+        content_type=invoke["content_type"]["value"],
+        accept=invoke["accept"]["default"],
+        statuses={code: e["status"] for code, e in errors.items()},
+        descriptions={code: e["description"] for code, e in errors.items()},
+        messages=invoke["messages"],
+        error_type_suffix=invoke["error_wire"]["header_value"].removeprefix("{code}"),
+    )
+    models = {
+        model_id: ModelRules(
+            id=model_id,
+            family=entry["family"],
+            regions=frozenset(entry["regions"]),
+            end_of_life=_date(entry["lifecycle"]["end_of_life"]),
+            entry=entry,
+        )
+        for model_id, entry in raw["models"].items()
+    }
+    return api, models
 
 
-def _text(body: dict, key: str, max_length: int, *, required: bool) -> str:
-    value = body.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or len(value) > max_length or (required and not value):
-        raise _bad(f"#/{key}: expected a string of 1 to {max_length} characters")
-    return value
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+# ---- request bodies against the documented schema ---------------------------------------------
+
+
+@dataclass
+class Findings:
+    """What a body breaks (Bedrock refuses it) and which documented inputs are not emulated."""
+
+    violations: list[str] = field(default_factory=list)
+    not_emulated: list[str] = field(default_factory=list)
+
+
+def _is(kind: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return kind == "boolean"
+    if kind == "integer":
+        return isinstance(value, int)
+    if kind == "number":
+        return isinstance(value, int | float)
+    python = {"object": dict, "array": list, "string": str, "boolean": bool}[kind]
+    return isinstance(value, python)
+
+
+def _found(value: object) -> str:
+    for kind in ("boolean", "integer", "number", "string", "array", "object"):
+        if _is(kind, value):
+            return _TYPE_NAMES[kind]
+    return "Null"
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def check(schema: Mapping[str, Any], value: object, say: Mapping[str, str]) -> Findings:
+    """Walk ``value`` against a JSON-Schema subset; ``say`` holds Bedrock's message formats."""
+    found = Findings()
+    _walk(schema, value, "#", say, found)
+    return found
+
+
+def _walk(
+    schema: Mapping[str, Any], value: object, path: str, say: Mapping[str, str], out: Findings
+) -> None:
+    kind = schema.get("type")
+    if kind and not _is(kind, value):
+        out.violations.append(
+            say["type"].format(path=path, expected=_TYPE_NAMES[kind], found=_found(value))
+        )
+        return
+    if "not_emulated" in schema:
+        out.not_emulated.append(f"{path}: {schema['not_emulated']}")
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        out.violations.append(say["enum"].format(path=path, value=_shown(value)))
+        return
+    if isinstance(value, str) and value in schema.get("not_emulated_values", {}):
+        out.not_emulated.append(f"{path}: {schema['not_emulated_values'][value]}")
+    _limits(schema, value, path, say, out)
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            _walk(schema["items"], item, f"{path}/{index}", say, out)
+    if isinstance(value, dict):
+        _object(schema, value, path, say, out)
+
+
+def _limits(
+    schema: Mapping[str, Any], value: object, path: str, say: Mapping[str, str], out: Findings
+) -> None:
+    checks = (
+        ("minLength", str, lambda v: len(v), lambda n, lim: n < lim, "min_length"),
+        ("maxLength", str, lambda v: len(v), lambda n, lim: n > lim, "max_length"),
+        ("minItems", list, lambda v: len(v), lambda n, lim: n < lim, "min_items"),
+        ("maxItems", list, lambda v: len(v), lambda n, lim: n > lim, "max_items"),
+    )
+    for key, python, measure, broken, message in checks:
+        if key in schema and isinstance(value, python) and broken(measure(value), schema[key]):
+            out.violations.append(
+                say[message].format(path=path, limit=schema[key], actual=measure(value))
+            )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            out.violations.append(
+                say["minimum"].format(path=path, value=_shown(value), limit=schema["minimum"])
+            )
+        if "maximum" in schema and value > schema["maximum"]:
+            out.violations.append(
+                say["maximum"].format(path=path, value=_shown(value), limit=schema["maximum"])
+            )
+
+
+def _object(
+    schema: Mapping[str, Any], value: dict, path: str, say: Mapping[str, str], out: Findings
+) -> None:
+    properties = schema.get("properties", {})
+    for key in schema.get("required", []):
+        if key not in value:
+            out.violations.append(say["required"].format(path=path, key=key))
+    if schema.get("additionalProperties", True) is False:
+        for key in value:
+            if key not in properties:
+                out.violations.append(say["extraneous"].format(path=path, key=key))
+    for key, sub in properties.items():
+        if key in value:
+            _walk(sub, value[key], f"{path}/{key}", say, out)
+
+
+def value_at(body: Mapping[str, Any], schema: Mapping[str, Any], keys: list[str]) -> Any:
+    """The body's value at ``keys``, or the documented default when the body leaves it out."""
+    node: Any = body
+    for key in keys:
+        schema = schema["properties"][key]
+        node = node.get(key) if isinstance(node, dict) else None
+    return schema.get("default") if node is None else node
+
+
+def _size_problem(rule: Mapping[str, Any], width: int, height: int) -> str | None:
+    """Why ``width`` x ``height`` breaks the model's documented size rule, if it does."""
+    if rule["kind"] == "pairs":
+        return None if [width, height] in rule["pairs"] else "not one of the documented sizes"
+    lo, hi, step = rule["min_side"], rule["max_side"], rule["multiple_of"]
+    if not (lo <= width <= hi and lo <= height <= hi):
+        return f"each side must be {lo}-{hi} pixels"
+    if width % step or height % step:
+        return f"each side must be divisible by {step}"
+    if not rule["min_ratio"] <= width / height <= rule["max_ratio"]:
+        return f"the aspect ratio must be between {rule['min_ratio']} and {rule['max_ratio']}"
+    if width * height >= rule["max_pixels_exclusive"]:
+        return f"the pixel count must be less than {rule['max_pixels_exclusive']}"
+    return None
+
+
+# ---- the models' behaviour ----------------------------------------------------------------------
 
 
 class Emulator:
-    """Model behaviour per family: validate the body, then answer like the model would."""
+    """Model behaviour per family: validate the body by the documented rules, then answer."""
 
     def __init__(
-        self, catalogue: Catalogue, serve_retired: bool, constant_images: bool = False
+        self,
+        api: ApiRules,
+        models: dict[str, ModelRules],
+        *,
+        serve_retired: bool,
+        constant_images: bool,
+        today: date | None,
     ) -> None:
-        self.catalogue = catalogue
+        self.api, self.models = api, models
         self.serve_retired = serve_retired
         self.constant_images = constant_images
+        self._today = today
 
-    def model(self, model_id: str, region: str | None) -> ModelSpec:
-        model = self.catalogue.find(model_id)
-        if model is None or model_id == model.alias or (region and region not in model.regions):
-            raise BedrockError(
-                400, "ValidationException", "The provided model identifier is invalid."
+    def today(self) -> date:
+        return self._today or datetime.now(UTC).date()
+
+    def check_call(self, model_id: str, raw: bytes, headers: Mapping[str, str]) -> None:
+        """InvokeModel's own constraints: modelId, body size, Content-Type, Accept."""
+        low, high = self.api.model_id_lengths
+        if not low <= len(model_id) <= high:
+            raise self.api.constraint(
+                "modelId", f"Member must have length between {low} and {high}"
             )
-        if model.status == "retired" and not self.serve_retired:
-            raise BedrockError(
-                404,
-                "ResourceNotFoundException",
-                "This model version has reached the end of its life. "
-                "Please refer to the AWS documentation for more details.",
+        if not self.api.model_id_pattern.search(model_id):
+            raise self.api.constraint("modelId", "Member must satisfy regular expression pattern")
+        if len(raw) > self.api.body_max_bytes:
+            raise self.api.constraint(
+                "body", f"Member must have length less than or equal to {self.api.body_max_bytes}"
             )
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type and content_type != self.api.content_type:
+            raise self.api.constraint("contentType", f"Member must be {self.api.content_type}")
+        accept = headers.get("Accept") or self.api.accept
+        wanted = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+        if not wanted & {self.api.accept, "application/*", "*/*"}:
+            raise self.api.constraint("accept", f"Member must accept {self.api.accept}")
+
+    def model(self, model_id: str, region: str | None) -> ModelRules:
+        """The model, if it exists, is offered in ``region`` and has not reached end of life."""
+        model = self.models.get(model_id)
+        messages = self.api.messages
+        if model is None or (region and region not in model.regions):
+            raise self.api.error("ValidationException", messages["invalid_model"]["text"])
+        eol = model.end_of_life
+        if eol is not None and self.today() > eol and not self.serve_retired:
+            raise self.api.error("ResourceNotFoundException", messages["end_of_life"]["text"])
         return model
 
-    def invoke(self, model: ModelSpec, body: dict, fault: str | None) -> dict:
-        family = {
+    def invoke(self, model: ModelRules, body: object, fault: str | None) -> dict:
+        say = self.api.messages["violation_formats"]
+        found = check(model.request, body, say)
+        if not found.violations and isinstance(body, dict):
+            found.violations.extend(self._semantic_violations(model, body, say))
+        if found.violations:
+            raise self.api.malformed(found.violations)
+        if found.not_emulated:
+            raise self.api.malformed(
+                [f"{item} is documented but not emulated locally" for item in found.not_emulated]
+            )
+        if fault == "rejected":
+            raise self.api.malformed(["#: refused by the emulator's injected 'rejected' fault"])
+        answer = {
             "stability-image": self._stability,
             "stability-sdxl": self._sdxl,
             "amazon-image": self._amazon,
         }[model.family]
-        return family(model, body, fault)
+        return answer(model, body, fault)
+
+    def _semantic_violations(
+        self, model: ModelRules, body: dict, say: Mapping[str, str]
+    ) -> list[str]:
+        """Documented rules a schema cannot state: sizes, and TEXT_IMAGE's own parameters."""
+        problems = []
+        text_image = model.family == "amazon-image" and body.get("taskType") == "TEXT_IMAGE"
+        if text_image and "textToImageParams" not in body:
+            problems.append(say["required"].format(path="#", key="textToImageParams"))
+        rule = model.entry.get("size")
+        if rule is None:
+            return problems
+        container = body
+        for key in rule["width"][:-1]:
+            container = container.get(key) or {}
+        if rule["width"][-1] not in container and rule["height"][-1] not in container:
+            return problems  # the model's own documented defaults
+        width = value_at(body, model.request, rule["width"])
+        height = value_at(body, model.request, rule["height"])
+        problem = _size_problem(rule, width, height)
+        if problem:
+            path = "#/" + "/".join(rule["width"][:-1]) if len(rule["width"]) > 1 else "#"
+            problems.append(say["size"].format(path=path, width=width, height=height, rule=problem))
+        return problems
+
+    def _seed(self, model: ModelRules, seed: int, maximum: int) -> int:
+        if model.entry["random_seed"] is not None and seed == model.entry["random_seed"]:
+            return secrets.randbelow(maximum) + 1
+        return seed
 
     def _image(
-        self, prompt: str, seed: int, width: int, height: int, fmt: str, fault: str | None
+        self,
+        prompt: str,
+        seed: int,
+        size: tuple[int, int],
+        fmt: str,
+        fault: str | None,
+        index: int = 0,
     ) -> str:
         if fault == "bad_base64":
             return "this is not base64!"
         if fault == "not_image":
             return base64.b64encode(b"definitely not an image").decode()
         if self.constant_images:  # benchmarks: the same (cached) picture, so rendering is free
-            prompt, seed = "imagegen benchmark image", 1
-        return base64.b64encode(render(prompt, seed, width, height, fmt)).decode()
+            prompt, seed, index = "imagegen benchmark image", 1, 0
+        return base64.b64encode(render(prompt, seed, *size, fmt, index)).decode()
 
-    @staticmethod
-    def _seed(seed: int) -> int:
-        return seed or secrets.randbelow(4294967294) + 1
-
-    def _stability(self, model: ModelSpec, body: dict, fault: str | None) -> dict:
-        limits = model.limits
-        _only(body, {"prompt", "negative_prompt", "aspect_ratio", "seed", "output_format", "mode"})
-        prompt = _text(body, "prompt", limits.prompt_max_length, required=True)
-        _text(body, "negative_prompt", limits.negative_prompt_max_length, required=False)
-        ratio = body.get("aspect_ratio", limits.size.default_aspect_ratio)
-        if ratio not in limits.size.aspect_ratios:
-            raise _bad(f"#/aspect_ratio: {ratio} is not a valid enum value")
-        fmt = body.get("output_format", "png")
-        if fmt not in limits.output_formats:
-            raise _bad(f"#/output_format: {fmt} is not a valid enum value")
-        seed = self._seed(_int(body, "seed", 0, limits.seed_max, 0))
-        if fault == "content_filter" or FILTER_WORD in prompt.lower():
-            return {"finish_reasons": ["Filter reason: prompt"]}
-        width, height = limits.size.aspect_ratios[ratio]
+    def _stability(self, model: ModelRules, body: dict, fault: str | None) -> dict:
+        schema, filtered = model.request, model.entry["content_filter"]
+        prompt = body["prompt"]
+        if FILTER_WORD in prompt.lower():
+            return dict(filtered["prompt_filtered"])
+        if fault == "content_filter":
+            return dict(filtered["output_filtered"])
+        seed_rule = schema["properties"]["seed"]
+        seed = self._seed(model, value_at(body, schema, ["seed"]), seed_rule["maximum"])
+        ratio = value_at(body, schema, ["aspect_ratio"])
+        size = tuple(model.entry["render_sizes"]["values"][ratio])
+        fmt = value_at(body, schema, ["output_format"])
         return {
             "seeds": [seed],
             "finish_reasons": [None],
-            "images": [self._image(prompt, seed, width, height, fmt, fault)],
+            "images": [self._image(prompt, seed, size, fmt, fault)],
         }
 
-    def _sdxl(self, model: ModelSpec, body: dict, fault: str | None) -> dict:
-        limits = model.limits
-        _only(
-            body,
-            {
-                "text_prompts",
-                "cfg_scale",
-                "steps",
-                "seed",
-                "width",
-                "height",
-                "samples",
-                "style_preset",
-                "sampler",
-                "clip_guidance_preset",
-                "extras",
-            },
-        )
-        prompts = body.get("text_prompts")
-        if not isinstance(prompts, list) or not prompts:
-            raise _bad("#/text_prompts: expected a non-empty array")
-        texts = [
-            _text(p, "text", limits.prompt_max_length, required=True) if isinstance(p, dict) else ""
-            for p in prompts
-        ]
-        if (body.get("width", 1024), body.get("height", 1024)) not in limits.size.sizes:
-            raise BedrockError(
-                400,
-                "ValidationException",
-                "height and width must be one of the supported dimensions",
-            )
-        _num(body, "cfg_scale", limits.cfg_scale.min, limits.cfg_scale.max, 7)
-        _int(body, "steps", int(limits.steps.min), int(limits.steps.max), 30)
-        _int(body, "samples", 1, 1, 1)
-        seed = self._seed(_int(body, "seed", 0, limits.seed_max, 0))
-        prompt = texts[0]
+    def _sdxl(self, model: ModelRules, body: dict, fault: str | None) -> dict:
+        schema, filtered = model.request, model.entry["content_filter"]
+        texts = [p["text"] for p in body["text_prompts"] if p.get("weight", 1) >= 0]
+        prompt = texts[0] if texts else body["text_prompts"][0]["text"]
         if FILTER_WORD in prompt.lower():
-            raise BedrockError(400, "ValidationException", "invalid_prompts")
+            error = filtered["prompt_error"]
+            raise self.api.error(error["code"], error["message"])
+        seed_rule = schema["properties"]["seed"]
+        seed = self._seed(model, value_at(body, schema, ["seed"]), seed_rule["maximum"])
+        size = (value_at(body, schema, ["width"]), value_at(body, schema, ["height"]))
+        reason = "SUCCESS"
         if fault == "content_filter":
-            return {
-                "result": "success",
-                "artifacts": [{"seed": seed, "base64": "", "finishReason": "CONTENT_FILTERED"}],
-            }
-        data = self._image(
-            prompt, seed, body.get("width", 1024), body.get("height", 1024), "png", fault
+            reason = filtered["output_filtered"]["finishReason"]
+        artifact = {"seed": seed, "base64": self._image(prompt, seed, size, "png", fault)}
+        return {"result": "success", "artifacts": [{**artifact, "finishReason": reason}]}
+
+    def _amazon(self, model: ModelRules, body: dict, fault: str | None) -> dict:
+        schema, filtered = model.request, model.entry["content_filter"]
+        prompt = body["textToImageParams"]["text"]
+        if FILTER_WORD in prompt.lower():
+            error = filtered["prompt_error"]
+            raise self.api.error(error["code"], error["message"])
+        if fault == "content_filter":
+            return dict(filtered["output_filtered"])
+        seed, width, height, count = (
+            value_at(body, schema, ["imageGenerationConfig", key])
+            for key in ("seed", "width", "height", "numberOfImages")
         )
+        # One seed makes every image of the call; each index draws a distinct picture.
         return {
-            "result": "success",
-            "artifacts": [{"seed": seed, "base64": data, "finishReason": "SUCCESS"}],
+            "images": [
+                self._image(prompt, seed, (width, height), "png", fault, i) for i in range(count)
+            ]
         }
 
-    def _amazon(self, model: ModelSpec, body: dict, fault: str | None) -> dict:
-        limits = model.limits
-        _only(body, {"taskType", "textToImageParams", "imageGenerationConfig"})
-        if body.get("taskType") != "TEXT_IMAGE":
-            raise _bad("#/taskType: only TEXT_IMAGE is emulated")
-        params = body.get("textToImageParams")
-        config = body.get("imageGenerationConfig", {})
-        if not isinstance(params, dict) or not isinstance(config, dict):
-            raise _bad("#/textToImageParams: expected an object")
-        prompt = _text(params, "text", limits.prompt_max_length, required=True)
-        rule = limits.size
-        width, height = config.get("width", 1024), config.get("height", 1024)
-        ok = (
-            (width, height) in rule.sizes
-            if rule.mode == "fixed"
-            else (
-                isinstance(width, int)
-                and isinstance(height, int)
-                and rule.min_side <= min(width, height)
-                and max(width, height) <= rule.max_side
-                and width % rule.multiple_of == 0
-                and height % rule.multiple_of == 0
-                and width * height <= rule.max_pixels
-            )
-        )
-        if not ok:
-            raise BedrockError(
-                400,
-                "ValidationException",
-                f"Invalid image dimensions {width}x{height} for this model",
-            )
-        count = _int(config, "numberOfImages", 1, limits.max_images, 1)
-        _num(config, "cfgScale", limits.cfg_scale.min, limits.cfg_scale.max, 6.5)
-        seed = _int(config, "seed", 0, limits.seed_max, 12)
-        if FILTER_WORD in prompt.lower() or fault == "content_filter":
-            raise BedrockError(
-                400, "ValidationException", "This request has been blocked by our content filters."
-            )
-        images = [self._image(prompt, seed + i, width, height, "png", fault) for i in range(count)]
-        return {"images": images}
+
+# ---- HTTP ---------------------------------------------------------------------------------------
 
 
 class BedrockEmulatorServer(BackgroundHTTPServer):
@@ -269,9 +476,17 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
         latency_seconds: float = 0.0,
         hang_seconds: float = 60.0,
         constant_images: bool = False,
-        catalogue: Catalogue | None = None,
+        today: date | None = None,
     ) -> None:
-        self.emulator = Emulator(catalogue or default_catalogue(), serve_retired, constant_images)
+        """``today`` pins the lifecycle clock (default: the current UTC date)."""
+        api, models = load_rules()
+        self.emulator = Emulator(
+            api,
+            models,
+            serve_retired=serve_retired,
+            constant_images=constant_images,
+            today=today,
+        )
         self.latency_seconds = latency_seconds
         self.hang_seconds = hang_seconds
         self.calls: Counter[str] = Counter()
@@ -297,6 +512,40 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
         self._stopping.set()  # release calls parked in "hang" or latency
         super().stop()
 
+    def _invoke(
+        self, model_id: str, raw: bytes, headers: Mapping[str, str], region: str | None
+    ) -> bytes:
+        """One InvokeModel call: faults first, then InvokeModel's rules, then the model's."""
+        emulator, api = self.emulator, self.emulator.api
+        fault = self._next_fault()
+        self.calls[model_id] += 1
+        if self.latency_seconds:
+            self._stopping.wait(self.latency_seconds)
+        if fault == "hang":
+            self._stopping.wait(self.hang_seconds)
+            raise api.error("ModelTimeoutException")
+        if fault in FAULT_ERRORS:
+            raise self._fault_error(FAULT_ERRORS[fault], model_id, region)
+        emulator.check_call(model_id, raw, headers)
+        model = emulator.model(model_id, region)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise api.error("ValidationException", api.messages["not_json"]["text"]) from None
+        answer = emulator.invoke(model, body, fault)
+        if fault == "malformed":
+            return b'{"images": ["trunc'
+        if fault == "empty":
+            return json.dumps({"images": [], "seeds": [], "finish_reasons": []}).encode()
+        return json.dumps(answer).encode()
+
+    def _fault_error(self, code: str, model_id: str, region: str | None) -> BedrockError:
+        api = self.emulator.api
+        if code == "ModelErrorException":
+            arn = f"arn:aws:bedrock:{region or 'us-west-2'}::foundation-model/{model_id}"
+            return api.error(code, originalStatusCode=500, resourceName=arn)
+        return api.error(code, api.messages["faults"].get(code))
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -320,10 +569,11 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
                 self.wfile.write(body)
 
             def _error(self, error: BedrockError) -> None:
+                suffix = server.emulator.api.error_type_suffix
                 self._send(
                     error.status,
-                    json.dumps({"message": error.message}).encode(),
-                    {"x-amzn-ErrorType": error.code + _ERROR_NS},
+                    json.dumps({"message": error.message, **error.fields}).encode(),
+                    {"x-amzn-ErrorType": error.code + suffix},
                 )
 
             def do_GET(self) -> None:
@@ -344,10 +594,14 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
                 if not match:
                     self._error(BedrockError(404, "UnknownOperationException", "not found"))
                     return
+                found = _CREDENTIAL_REGION.search(self.headers.get("Authorization", ""))
+                region = found.group(1) if found else None
                 try:
-                    self._send(200, self._invoke(unquote(match["model"]), raw), {})
+                    answer = server._invoke(unquote(match["model"]), raw, self.headers, region)
                 except BedrockError as error:
                     self._error(error)
+                    return
+                self._send(200, answer, {})
 
             def _configure(self, raw: bytes) -> None:
                 try:
@@ -359,38 +613,5 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
                     self._send(400, json.dumps({"message": str(exc)}).encode(), {})
                     return
                 self._send(200, b"{}", {})
-
-            def _region(self) -> str | None:
-                found = re.search(
-                    r"Credential=[^/]+/\d+/([^/]+)/", self.headers.get("Authorization", "")
-                )
-                return found.group(1) if found else None
-
-            def _invoke(self, model_id: str, raw: bytes) -> bytes:
-                fault = server._next_fault()
-                server.calls[model_id] += 1
-                if server.latency_seconds:
-                    server._stopping.wait(server.latency_seconds)
-                if fault == "hang":
-                    server._stopping.wait(server.hang_seconds)
-                    raise BedrockError(408, "ModelTimeoutException", "Model has timed out")
-                if fault in FAULT_ERRORS:
-                    raise BedrockError(*FAULT_ERRORS[fault])
-                model = server.emulator.model(model_id, self._region())
-                content_type = self.headers.get("Content-Type") or "application/json"
-                if not content_type.startswith("application/json"):
-                    raise _bad("content type must be application/json")
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    raise _bad("body is not JSON") from None
-                if not isinstance(body, dict):
-                    raise _bad("#: expected type: JSONObject")
-                answer = server.emulator.invoke(model, body, fault)
-                if fault == "malformed":
-                    return b'{"images": ["trunc'
-                if fault == "empty":
-                    return json.dumps({"images": [], "seeds": [], "finish_reasons": []}).encode()
-                return json.dumps(answer).encode()
 
         return Handler

@@ -2,6 +2,7 @@
 
 No text-to-image weights can run here, so the emulator draws a picture derived from a hash of
 prompt and seed: the same inputs give the same bytes, different seeds give different images.
+A model that makes several images from one seed (Titan, Nova) gets a distinct picture per index.
 """
 
 from __future__ import annotations
@@ -18,9 +19,15 @@ _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
 @lru_cache(maxsize=32)
-def render(prompt: str, seed: int, width: int, height: int, image_format: str) -> bytes:
-    """Render ``width`` x ``height`` in ``image_format`` ("png", "jpeg" or "webp")."""
-    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+def render(
+    prompt: str, seed: int, width: int, height: int, image_format: str, index: int = 0
+) -> bytes:
+    """Render ``width`` x ``height`` in ``image_format`` ("png", "jpeg" or "webp").
+
+    ``index`` numbers the images of one multi-image call; index 0 is the single-image picture.
+    """
+    key = f"{seed}\x00{prompt}" if index == 0 else f"{seed}\x00{index}\x00{prompt}"
+    digest = hashlib.sha256(key.encode()).digest()
     top, bottom = tuple(digest[0:3]), tuple(digest[3:6])
     gradient = Image.linear_gradient("L").resize((width, height))
     image = ImageOps.colorize(gradient, black=top, white=bottom)
@@ -33,7 +40,8 @@ def render(prompt: str, seed: int, width: int, height: int, image_format: str) -
             (cx - r, cy - r, cx + r, cy + r), fill=(b[3], b[0], b[2]), outline=(255, 255, 255)
         )
     font = ImageFont.load_default(size=max(12, width // 48))
-    lines = [LABEL, f"seed {seed}  {width}x{height}", *textwrap.wrap(prompt, 60)[:6]]
+    caption = f"seed {seed}  {width}x{height}" + (f"  image {index + 1}" if index else "")
+    lines = [LABEL, caption, *textwrap.wrap(prompt, 60)[:6]]
     draw.multiline_text(
         (width // 40, height // 40),
         "\n".join(lines),
