@@ -35,6 +35,8 @@ def objects(stack) -> int:
         (["not_image"], 502, "model_error"),
         (["empty"], 502, "model_error"),
         (["access_denied"], 503, "model_unavailable"),
+        (["unavailable"] * 3, 503, "bedrock_unavailable"),
+        (["rejected"], 502, "model_rejected_request"),
     ],
 )
 def test_each_fault_maps_to_its_documented_answer_and_stores_nothing(
@@ -44,7 +46,7 @@ def test_each_fault_maps_to_its_documented_answer_and_stores_nothing(
     fault_stack.bedrock.inject(*faults)
     got, headers, answer = post_json(f"{fault_stack.url}/images", {"prompt": "a cat"})
     assert (got, answer["error"]["code"]) == (status, code)
-    if status == 429:
+    if code in ("throttled", "bedrock_unavailable"):
         assert headers["Retry-After"] == "3"
     assert objects(fault_stack) == before
 
