@@ -230,9 +230,10 @@ def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
     assert "x-amazon-apigateway-request-validator" not in post
     for path in body["paths"].values():  # other methods reach the Lambda: 405 with Allow
         assert path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
-    assert body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"][
-        "statusCode"
-    ] == "404"
+    assert (
+        body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]["statusCode"]
+        == "404"
+    )
 
 
 def test_deployment_is_retriggered_when_the_api_definition_changes(run):
