@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -90,3 +92,16 @@ def retired_stack() -> Iterator[LocalStack]:
     }
     with LocalStack(env=env, serve_retired=True) as running:
         yield running
+
+
+def emulator_client(url: str, region: str = "us-west-2"):
+    """A bedrock-runtime client for an emulator at ``url``, without retries: every call is one
+    request, so each injected fault is seen as is."""
+    return boto3.client(
+        "bedrock-runtime",
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )

@@ -7,14 +7,12 @@ import json
 from collections.abc import Iterator
 from datetime import date
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image
 
 from devstack.bedrock_emulator import BedrockEmulatorServer, load_rules
-from tests.conftest import http, post_json
+from tests.conftest import emulator_client, http, post_json
 
 CORE, SD35, SDXL = (
     "stability.stable-image-core-v1:1",
@@ -50,15 +48,7 @@ def retired_emulator() -> Iterator[BedrockEmulatorServer]:
 
 
 def client(server: BedrockEmulatorServer, region: str = "us-west-2"):
-    """No retries: every call is one request, so each injected fault is seen as is."""
-    return boto3.client(
-        "bedrock-runtime",
-        region_name=region,
-        endpoint_url=server.url,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    return emulator_client(server.url, region)
 
 
 def invoke(server: BedrockEmulatorServer, model_id: str, body: dict, region: str = "us-west-2"):

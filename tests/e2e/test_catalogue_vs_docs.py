@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devstack.bedrock_emulator import BedrockEmulatorServer
@@ -25,6 +23,7 @@ from service.catalogue import ModelSpec, SizeRule, default_catalogue
 from service.config import Settings
 from service.flow import plan_calls
 from service.validation import parse_request
+from tests.conftest import emulator_client
 
 CATALOGUE = default_catalogue()
 TODAY = date(2026, 11, 26)
@@ -48,14 +47,7 @@ def bedrock() -> Iterator[Callable[[str], Any]]:
 
     def client(region: str) -> Any:
         if region not in clients:
-            clients[region] = boto3.client(
-                "bedrock-runtime",
-                region_name=region,
-                endpoint_url=server.url,
-                aws_access_key_id="local",
-                aws_secret_access_key="local",
-                config=Config(retries={"total_max_attempts": 1}),
-            )
+            clients[region] = emulator_client(server.url, region)
         return clients[region]
 
     yield client

@@ -14,14 +14,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import boto3
 import botocore.session
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image
 
 from devstack.bedrock_emulator import FAULT_ERRORS, FILTER_WORD, BedrockEmulatorServer
+from tests.conftest import emulator_client
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "bedrock"
 DOCUMENTED = {path.name: json.loads(path.read_text()) for path in sorted(FIXTURES.glob("*.json"))}
@@ -42,14 +41,7 @@ def emulator():
 
 
 def client(server: BedrockEmulatorServer, region: str):
-    return boto3.client(
-        "bedrock-runtime",
-        region_name=region,
-        endpoint_url=server.url,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    return emulator_client(server.url, region)
 
 
 def invoke(server: BedrockEmulatorServer, doc: dict, body: dict) -> dict:
