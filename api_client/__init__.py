@@ -1,4 +1,8 @@
-"""A small HTTP client for the imagegen REST API (local stack or a deployed stage)."""
+"""A small HTTP client for the imagegen REST API (local stack or a deployed stage).
+
+Every failure, from a typo in the URL to an answer that is not the API's, is an ``ApiError`` with
+a one-line message, so the CLI and the MCP server can report it without a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,75 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.client import HTTPException
 from typing import Any
+
+WEB_SCHEMES = ("http", "https")
+# The keys openapi.yaml promises and the CLI and MCP server read.
+IMAGES_ANSWER = ("image_url", "images", "model", "model_id", "expires_at", "cost")
+COST = ("estimated_usd", "per_image_usd")
+IMAGE = ("url", "key", "width", "height", "seed", "content_type", "bytes")
+URL_ANSWER = ("url", "key", "expires_at")
+MODELS_ANSWER = ("default_model", "models")
+MODEL = ("alias", "id", "family", "status", "usable", "limits")
 
 
 class ApiError(Exception):
-    """The API answered with an error body, or could not be reached."""
+    """The API answered with an error body or something that is not its answer, a URL is not
+    one we fetch, or the API could not be reached (``status`` 0 when there was no answer)."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
+        super().__init__(f"{status} {code}: {message}" if status else f"{code}: {message}")
         self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def require_web_url(url: str, what: str, code: str = "invalid_url") -> str:
+    """Refuse anything but an absolute http(s) URL: urllib would also read ``file:`` URLs."""
+    parts = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        raise ApiError(0, code, f"the {what} {url!r} is not an http or https URL")
+    return url
+
+
+class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows redirects to ``ftp:`` too; only http(s) targets are followed here."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        require_web_url(newurl, "redirect target", "unsafe_url")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_WebOnlyRedirects)
 
 
 def stage_url(api: str) -> str:
     """Accept either the stage URL or the full ``.../images`` URL."""
-    return api.rstrip("/").removesuffix("/images")
+    return require_web_url(api, "API URL").rstrip("/").removesuffix("/images")
+
+
+def _error_of(exc: urllib.error.HTTPError) -> ApiError:
+    """The API's ``{"error": {...}}`` body, or the HTTP reason when a proxy answered (HTML)."""
+    try:
+        body = json.load(exc)
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        error = {}
+    return ApiError(
+        exc.code,
+        error.get("code", "http_error"),
+        error.get("message", exc.reason),
+        error.get("field"),
+    )
 
 
 def _call(
@@ -32,43 +91,84 @@ def _call(
     if body is not None:
         headers["Content-Type"] = "application/json"
         data = json.dumps(body).encode()
+    url = stage_url(api) + path
     request = urllib.request.Request(
-        stage_url(api) + path, data=data, headers=headers, method="GET" if body is None else "POST"
+        url, data=data, headers=headers, method="GET" if body is None else "POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.load(response)
+        with _OPENER.open(request, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+            content_type = response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
-        try:
-            error = json.load(exc).get("error", {})
-        except ValueError:
-            error = {}
+        raise _error_of(exc) from None
+    except (OSError, HTTPException) as exc:  # URLError, refused, reset, timeout, bad port
         raise ApiError(
-            exc.code,
-            error.get("code", "http_error"),
-            error.get("message", exc.reason),
-            error.get("field"),
+            0, "unreachable", f"cannot reach {api}: {getattr(exc, 'reason', exc)}"
         ) from None
-    except (urllib.error.URLError, TimeoutError) as exc:
-        raise ApiError(0, "unreachable", f"cannot reach {api}: {exc}") from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            status,
+            "unexpected_answer",
+            f"{url} answered {content_type}, not JSON: is {api} the imagegen API?",
+        ) from None
+
+
+def _expect(value: Any, keys: tuple[str, ...], what: str, api: str) -> Any:
+    """``value`` if it is a JSON object with ``keys``; a proxy or another service answers
+    something else, and a KeyError deep in the caller would be no help."""
+    if not isinstance(value, dict) or any(key not in value for key in keys):
+        shape = f"a JSON object with {', '.join(keys)}" if keys else "a JSON object"
+        raise ApiError(0, "unexpected_answer", f"{what} from {api} is not {shape}")
+    return value
+
+
+def _expect_list(answer: dict[str, Any], name: str, keys: tuple[str, ...], api: str) -> None:
+    items = answer[name]
+    if not isinstance(items, list) or not items:
+        raise ApiError(0, "unexpected_answer", f"'{name}' from {api} is not a non-empty list")
+    for item in items:
+        _expect(item, keys, f"an entry of '{name}'", api)
 
 
 def post_images(
     api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
-    return _call(api, "/images", api_key, timeout, body)
+    answer = _expect(
+        _call(api, "/images", api_key, timeout, body), IMAGES_ANSWER, "the answer", api
+    )
+    _expect(answer["cost"], COST, "'cost'", api)
+    _expect_list(answer, "images", IMAGE, api)
+    return answer
 
 
 def get_models(api: str, api_key: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    return _call(api, "/models", api_key, timeout)
+    answer = _expect(_call(api, "/models", api_key, timeout), MODELS_ANSWER, "the answer", api)
+    _expect_list(answer, "models", MODEL, api)
+    for model in answer["models"]:
+        _expect(model["limits"], (), "'limits'", api)
+    return answer
 
 
 def get_image_url(
     api: str, key: str, api_key: str | None = None, timeout: float = 30.0
 ) -> dict[str, Any]:
-    return _call(api, "/images/url?" + urllib.parse.urlencode({"key": key}), api_key, timeout)
+    path = "/images/url?" + urllib.parse.urlencode({"key": key})
+    return _expect(_call(api, path, api_key, timeout), URL_ANSWER, "the answer", api)
 
 
 def download(url: str, timeout: float = 60.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
+    """Fetch an image URL from an answer: http(s) only, so an API cannot make us copy a local
+    file (``file:///etc/passwd``) into the output directory."""
+    require_web_url(url, "image URL", "unsafe_url")
+    try:
+        with _OPENER.open(url, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise ApiError(
+            exc.code, "download_failed", f"downloading the image: {exc.reason}"
+        ) from None
+    except (OSError, HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(0, "download_failed", f"downloading the image: {reason}") from None

@@ -4,18 +4,91 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
-from api_client import ApiError, download, post_images
+from api_client import ApiError, download, get_image_url, get_models, post_images, stage_url
+from service import config
+from service.catalogue import Range, default_catalogue
 from service.validation import FIELDS
 
 MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")
+EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C (128 + SIGINT)
+CATALOGUE = default_catalogue()
+ASPECT_RATIOS = sorted({r for m in CATALOGUE.models for r in m.limits.size.aspect_ratios})
+OUTPUT_FORMATS = sorted({f for m in CATALOGUE.models for f in m.limits.output_formats})
+STYLE_PRESETS = sorted({p for m in CATALOGUE.models for p in m.limits.style_presets})
+# The variables the service reads (service/config.py names each one), not the clients' own
+# IMAGEGEN_API_URL / IMAGEGEN_API_KEY / IMAGEGEN_MCP_*; the local stack makes its own bucket.
+SERVICE_SETTINGS = frozenset(
+    v for v in vars(config).values() if isinstance(v, str) and v.startswith("IMAGEGEN_")
+) - {config.BUCKET}
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes get one line on stderr and exit status 1, like every other CLI error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535; 0 picks a free one)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} seconds must be 0 or more")
+    return seconds
+
+
+def _timeout(text: str) -> float:
+    seconds = _seconds(text)
+    if seconds == 0:
+        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    return seconds
+
+
+def _version() -> str:
+    try:
+        return metadata.version("imagegen")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _serve_env(serve_retired: bool) -> dict[str, str]:
+    """The service's settings from the environment, as the Lambda reads them.
+
+    ``--serve-retired`` emulates an account that still reaches retired models, which a
+    deployment only uses once it enables them: every retired model, unless the environment
+    lists its own.
+    """
+    env = {k: v for k, v in os.environ.items() if k in SERVICE_SETTINGS}
+    if serve_retired:
+        today = datetime.now(UTC).date()
+        retired = [m.alias for m in CATALOGUE.models if m.is_retired(today)]
+        env.setdefault(config.ENABLED_RETIRED_MODELS, ",".join(retired))
+    return env
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -24,28 +97,49 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stack = LocalStack(
-        args.host,
-        args.port,
-        serve_retired=args.serve_retired,
-        latency_seconds=args.latency,
-        separate_process=True,  # S3 and the emulator get their own core
-    ).start()
+    env = _serve_env(args.serve_retired)
     try:
-        print(f"imagegen local stack listening on {stack.url}", flush=True)
-        print(f"  health:  curl {stack.url}/health", flush=True)
-        print(f"  models:  curl {stack.url}/models", flush=True)
-        print(
-            f"  try:     curl -s -X POST {stack.url}/images -H 'Content-Type: application/json'"
-            ' -d \'{"prompt": "a lighthouse at dusk"}\'',
-            flush=True,
-        )
-        print("Bedrock is emulated: images are labelled stand-ins. Ctrl-C stops.", flush=True)
+        stack = LocalStack(
+            args.host,
+            args.port,
+            env=env,
+            api_keys=tuple(args.api_key),
+            serve_retired=args.serve_retired,
+            latency_seconds=args.latency,
+            separate_process=True,  # S3 and the emulator get their own core
+        ).start()
+    except OSError as exc:  # port in use, address not on this machine, unknown host name
+        reason = exc.strerror or exc
+        print(f"error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+        return 1
+    except config.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        _print_serving(stack.url, sorted(k for k in env if k in os.environ), bool(args.api_key))
         stop.wait()
     finally:
         stack.stop()
         print("stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _print_serving(url: str, settings: list[str], keys: bool) -> None:
+    """The URL first (scripts read that line), then how to try it."""
+    key_header = " -H 'x-api-key: KEY'" if keys else ""
+    print(f"imagegen local stack listening on {url}", flush=True)
+    print(f"  health:  curl {url}/health", flush=True)
+    print(f"  models:  curl{key_header} {url}/models", flush=True)
+    print(
+        f"  try:     curl -s -X POST {url}/images{key_header}"
+        " -H 'Content-Type: application/json' -d '{\"prompt\": \"a lighthouse at dusk\"}'",
+        flush=True,
+    )
+    if keys:
+        print("  API keys required: send one in the x-api-key header", flush=True)
+    if settings:
+        print(f"  settings from the environment: {', '.join(settings)}", flush=True)
+    print("Bedrock is emulated: images are labelled stand-ins. Ctrl-C stops.", flush=True)
 
 
 class Progress:
@@ -81,6 +175,32 @@ class Progress:
             print("\r", end="", file=sys.stderr, flush=True)
 
 
+class Target(NamedTuple):
+    url: str
+    api_key: str | None
+    local: bool
+
+
+@contextmanager
+def _target(args: argparse.Namespace) -> Iterator[Target]:
+    """``--api``/``$IMAGEGEN_API_URL``, or a local stack started here and stopped on the way out
+    (also on Ctrl-C)."""
+    api = args.api or os.environ.get("IMAGEGEN_API_URL")
+    if api:
+        stage_url(api)  # a typo fails here, before any progress output
+        yield Target(api, args.api_key or os.environ.get("IMAGEGEN_API_KEY"), local=False)
+        return
+    from devstack.stack import LocalStack
+
+    print("no --api given: starting a local stack (Bedrock emulated)", file=sys.stderr)
+    with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as stack:
+        yield Target(stack.url, None, local=True)
+
+
+def _print_json(answer: dict[str, Any]) -> None:
+    print(json.dumps(answer, indent=2))
+
+
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": args.prompt}
     body.update({k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None})
@@ -99,77 +219,271 @@ def _save(result: dict[str, Any], out_dir: Path) -> list[Path]:
 
 def _generate(args: argparse.Namespace) -> int:
     body = _request_body(args)
-    stack = None
-    api = args.api or os.environ.get("IMAGEGEN_API_URL")
-    api_key = args.api_key or os.environ.get("IMAGEGEN_API_KEY")
-    if not api:
-        from devstack.stack import LocalStack
-
-        print("no --api given: starting a local stack (Bedrock emulated)", file=sys.stderr)
-        stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}).start()
-        api = stack.url
-    try:
-        with Progress(f"generating with {body.get('model', 'the default model')}"):
-            result = post_images(api, body, api_key, timeout=args.timeout)
-            paths = _save(result, Path(args.out))
-    except ApiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: could not download or save the image: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if stack:
-            stack.stop()
+    label = f"generating with {body.get('model', 'the default model')}"
+    with _target(args) as target:
+        try:
+            with Progress(label):
+                result = post_images(target.url, body, target.api_key, timeout=args.timeout)
+                paths = _save(result, Path(args.out))
+        except OSError as exc:  # the directory or file could not be written
+            print(f"error: could not save the image: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        images = [{**i, "path": str(p)} for i, p in zip(result["images"], paths, strict=True)]
+        _print_json({**result, "images": images})
+        return 0
     for note in result.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     for path, image in zip(paths, result["images"], strict=True):
         print(f"saved {path} ({image['width']}x{image['height']}, seed {image['seed']})")
     print(f"model {result['model']}, estimated cost ${result['cost']['estimated_usd']:.3f}")
-    if stack is None:
+    if not target.local:
         print(f"url (expires {result['expires_at']}): {result['image_url']}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imagegen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _sizes(size: dict[str, Any]) -> str:
+    if size.get("mode") == "aspect_ratio":
+        return "ratios " + " ".join(size.get("aspect_ratios", []))
+    if size.get("mode") == "fixed":
+        sizes = size.get("sizes", [])
+        return f"{len(sizes)} sizes: {' '.join(sizes[:3])}" + (" ..." if len(sizes) > 3 else "")
+    if size.get("mode") == "range":
+        return (
+            f"{size.get('min_side')}-{size.get('max_side')} px a side,"
+            f" multiple of {size.get('multiple_of')}"
+        )
+    return "-"
 
-    serve = sub.add_parser("serve", help="run the local stack in the foreground")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+
+def _model_row(model: dict[str, Any]) -> tuple[str, ...]:
+    limits = model["limits"]
+    price = model.get("price_usd_per_image_estimate")
+    eol = model.get("end_of_life")
+    return (
+        model["alias"] + (" (default)" if model.get("default") else ""),
+        model["status"] + (f" {eol}" if eol and model["status"] == "retired" else ""),
+        "yes" if model["usable"] else "no",
+        str(limits.get("max_images", "-")),
+        "-" if price is None else f"${price:.3f}",
+        _sizes(limits.get("size") or {}),
+    )
+
+
+def models_table(answer: dict[str, Any]) -> str:
+    """One row a model, columns aligned; the size column last because it is the widest."""
+    rows = [("MODEL", "STATUS", "USABLE", "MAX IMAGES", "PRICE/IMAGE", "SIZES")]
+    rows += [_model_row(model) for model in answer["models"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _models(args: argparse.Namespace) -> int:
+    with _target(args) as target:
+        answer = get_models(target.url, target.api_key, timeout=args.timeout)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(models_table(answer))
+    return 0
+
+
+def _url(args: argparse.Namespace) -> int:
+    with _target(args) as target:
+        answer = get_image_url(target.url, args.key, target.api_key, timeout=args.timeout)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(answer["url"])
+        print(f"expires {answer['expires_at']}", file=sys.stderr)
+    return 0
+
+
+def _support(limit: str) -> str:
+    """Which models take a numeric option, with their ranges (from the catalogue)."""
+    ranges: list[tuple[str, Range]] = [
+        (m.alias, getattr(m.limits, limit)) for m in CATALOGUE.models if getattr(m.limits, limit)
+    ]
+    return ", ".join(f"{a} {r.min:g}-{r.max:g} (default {r.default:g})" for a, r in ranges)
+
+
+def _add_api_options(parser: argparse.ArgumentParser, timeout: float) -> None:
+    parser.add_argument(
+        "--api",
+        metavar="URL",
+        help="stage URL of a deployed API (default: $IMAGEGEN_API_URL, else a local stack)",
+    )
+    parser.add_argument("--api-key", metavar="KEY", help="its API key (default: $IMAGEGEN_API_KEY)")
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=timeout,
+        metavar="SECONDS",
+        help="how long to wait for the API, in seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the API's JSON answer instead of text"
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the local stack in the foreground",
+        description="Run moto S3, the Bedrock emulator and the REST gateway until Ctrl-C. "
+        "IMAGEGEN_* settings are read from the environment, as the Lambda reads them.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8080,
+        help="TCP port, 0 picks a free one (default: %(default)s)",
+    )
     serve.add_argument(
         "--serve-retired",
         action="store_true",
-        help="emulate an account that still has access to retired models",
+        help="emulate an account that still reaches retired models, and enable them "
+        "(IMAGEGEN_ENABLED_RETIRED_MODELS, unless set)",
     )
-    serve.add_argument("--latency", type=float, default=0.0, help="emulated model latency (s)")
+    serve.add_argument(
+        "--latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="emulated model latency in seconds (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="require this x-api-key, like a stage with API keys; repeat for several "
+        "(default: none; $IMAGEGEN_API_KEY is not read)",
+    )
     serve.set_defaults(func=_serve)
 
-    gen = sub.add_parser("generate", help="generate an image and download it")
-    gen.add_argument("prompt")
-    gen.add_argument("--api", help="deployed API URL (default: $IMAGEGEN_API_URL or a local stack)")
-    gen.add_argument("--api-key", help="API key (default: $IMAGEGEN_API_KEY)")
-    gen.add_argument("--out", default="generated", help="directory for the image files")
-    gen.add_argument("--timeout", type=float, default=60.0)
-    gen.add_argument("--model")
-    gen.add_argument("--negative-prompt", dest="negative_prompt")
-    gen.add_argument("--width", type=int)
-    gen.add_argument("--height", type=int)
-    gen.add_argument("--aspect-ratio", dest="aspect_ratio")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--cfg-scale", dest="cfg_scale", type=float)
-    gen.add_argument("--steps", type=int)
-    gen.add_argument("--style-preset", dest="style_preset")
-    gen.add_argument("-n", "--number-of-images", dest="number_of_images", type=int)
-    gen.add_argument("--output-format", dest="output_format")
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    gen = sub.add_parser(
+        "generate",
+        help="generate images and download them",
+        description="Generate images and save them. Without --api a local stack runs for the "
+        "duration of the command. Which options a model takes: imagegen models.",
+    )
+    gen.add_argument("prompt", help="what to draw")
+    _add_api_options(gen, timeout=60.0)
+    gen.add_argument(
+        "--out",
+        default="generated",
+        metavar="DIR",
+        help="directory for the images (default: %(default)s)",
+    )
+    gen.add_argument(
+        "--model",
+        help="alias or Bedrock model id (default: the deployment's default model); active: "
+        + ", ".join(m.alias for m in CATALOGUE.models if m.status == "active"),
+    )
+    gen.add_argument(
+        "--negative-prompt", dest="negative_prompt", metavar="TEXT", help="what to avoid"
+    )
+    gen.add_argument(
+        "--width",
+        type=int,
+        metavar="PX",
+        help="width in pixels, with --height; Stability models map the size to the nearest ratio",
+    )
+    gen.add_argument("--height", type=int, metavar="PX", help="height in pixels, with --width")
+    gen.add_argument(
+        "--aspect-ratio", dest="aspect_ratio", choices=ASPECT_RATIOS, help="instead of a size"
+    )
+    gen.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="same seed, prompt and model give the same image (default: the service picks one "
+        "and reports it)",
+    )
+    gen.add_argument(
+        "--cfg-scale",
+        dest="cfg_scale",
+        type=float,
+        metavar="SCALE",
+        help="how closely to follow the prompt; only " + _support("cfg_scale"),
+    )
+    gen.add_argument(
+        "--steps", type=int, metavar="N", help="diffusion steps; only " + _support("steps")
+    )
+    gen.add_argument(
+        "--style-preset",
+        dest="style_preset",
+        choices=STYLE_PRESETS,
+        metavar="PRESET",
+        help="only "
+        + "; ".join(
+            f"{m.alias}: {', '.join(m.limits.style_presets)}"
+            for m in CATALOGUE.models
+            if m.limits.style_presets
+        ),
+    )
+    gen.add_argument(
+        "-n",
+        "--number-of-images",
+        dest="number_of_images",
+        type=int,
+        metavar="N",
+        help="how many images (default: 1; at most the model's limit and the deployment's "
+        f"IMAGEGEN_MAX_IMAGES, {config.DEFAULT_MAX_IMAGES} unless set)",
+    )
+    gen.add_argument(
+        "--output-format",
+        dest="output_format",
+        choices=OUTPUT_FORMATS,
+        help="image format (default: the model's first, png); not every model takes every one",
+    )
     gen.set_defaults(func=_generate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="imagegen",
+        description="Run the local stack, or generate images locally or through a deployed API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(sub)
+    _add_generate(sub)
+    models = sub.add_parser(
+        "models",
+        help="list the models an API serves, with limits and prices",
+        description="The models the API serves: status, whether usable, limits, price estimate.",
+    )
+    _add_api_options(models, timeout=30.0)
+    models.set_defaults(func=_models)
+    url = sub.add_parser(
+        "url",
+        help="print a fresh URL for an image generated earlier",
+        description="A fresh presigned URL for an image's key (URLs expire, images stay).",
+    )
+    url.add_argument("key", help="the image's key, e.g. images/2026/11/25/3f9c....png")
+    _add_api_options(url, timeout=30.0)
+    url.set_defaults(func=_url)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

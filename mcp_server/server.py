@@ -8,7 +8,6 @@ import argparse
 import base64
 import json
 import os
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,26 +20,29 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, ToolAnnotations
 from pydantic import Field
 
+import api_client as client
+from mcp_server.arguments import strict_tool
 from mcp_server.backends import Backend, BackendError, DirectBackend, RemoteBackend
 from mcp_server.preview import make_preview
-from service.catalogue import default_catalogue
-from service.config import BUCKET, ConfigError
+from service.catalogue import ModelSpec, Range, default_catalogue
+from service.config import BUCKET, DEFAULT_MAX_IMAGES, MAX_IMAGES, ConfigError
 
 CATALOGUE = default_catalogue()
 _TODAY = datetime.now(UTC).date()
 _ACTIVE = [m for m in CATALOGUE.models if not m.is_retired(_TODAY)]
 MAX_PROMPT = max(m.limits.prompt_max_length for m in CATALOGUE.models)
 MAX_SEED = max(m.limits.seed_max for m in CATALOGUE.models)
-MAX_IMAGES = max(m.limits.max_images for m in CATALOGUE.models)
 AspectRatio = Literal[
     tuple(sorted({r for m in CATALOGUE.models for r in m.limits.size.aspect_ratios}))
 ]
 OutputFormat = Literal[
     tuple(sorted({f for m in CATALOGUE.models for f in m.limits.output_formats}))
 ]
+StylePreset = Literal[tuple(sorted({p for m in CATALOGUE.models for p in m.limits.style_presets}))]
 MODEL_HELP = "; ".join(
     f"{m.alias} ({m.id}): prompt <= {m.limits.prompt_max_length} chars, "
     + (
@@ -50,6 +52,48 @@ MODEL_HELP = "; ".join(
     )
     + f", formats {'/'.join(m.limits.output_formats)}, up to {m.limits.max_images} images"
     for m in _ACTIVE
+)
+
+
+def _deployment_max_images() -> int:
+    """``IMAGEGEN_MAX_IMAGES`` as the service reads it; a bad value is the service's to report."""
+    raw = os.environ.get(MAX_IMAGES, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 1 else DEFAULT_MAX_IMAGES
+
+
+# The schema's limit is the one a request meets: the largest model's, capped by the deployment.
+MAX_IMAGES_PER_REQUEST = min(
+    max(m.limits.max_images for m in CATALOGUE.models), _deployment_max_images()
+)
+
+
+def _label(model: ModelSpec) -> str:
+    return f"{model.alias} (retired)" if model.is_retired(_TODAY) else model.alias
+
+
+def _ranges(limit: str) -> list[tuple[ModelSpec, Range]]:
+    """The models that take a numeric option (``cfg_scale``, ``steps``) and their ranges."""
+    return [(m, getattr(m.limits, limit)) for m in CATALOGUE.models if getattr(m.limits, limit)]
+
+
+def _range_help(limit: str) -> str:
+    return "Only " + ", ".join(
+        f"{_label(m)} {r.min:g}-{r.max:g} (default {r.default:g})" for m, r in _ranges(limit)
+    )
+
+
+def _low(limit: str) -> float:
+    return min(r.min for _, r in _ranges(limit))
+
+
+def _high(limit: str) -> float:
+    return max(r.max for _, r in _ranges(limit))
+
+
+STYLE_HELP = "Only " + "; ".join(
+    f"{_label(m)}: {', '.join(m.limits.style_presets)}"
+    for m in CATALOGUE.models
+    if m.limits.style_presets
 )
 
 
@@ -98,15 +142,17 @@ async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
         stack.stop()
 
 
-server = MCPServer(
-    "imagegen",
-    instructions=(
-        "Generate images from text with Amazon Bedrock models. Call list_models for limits. "
-        "generate_image returns a small preview, a link to the full image (expires), and the "
-        "seed that reproduces it."
-    ),
-    lifespan=lifespan,
-)
+TOOLS: list[Tool] = []
+
+
+def tool(annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a tool whose arguments are checked strictly (``mcp_server.arguments``)."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        TOOLS.append(strict_tool(fn, annotations=annotations))
+        return fn
+
+    return register
 
 
 def _context(ctx: Context) -> AppContext:
@@ -148,17 +194,8 @@ async def _call(ctx: Context, label: str, fn: Callable[..., Any], *args: Any) ->
     return outcome["value"]
 
 
-def _download_all(urls: list[str]) -> list[bytes]:
-    return [_download(url) for url in urls]
-
-
-def _download(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        return response.read()
-
-
-@server.tool(
-    annotations=ToolAnnotations(
+@tool(
+    ToolAnnotations(
         title="Generate image",
         read_only_hint=False,
         destructive_hint=False,
@@ -212,67 +249,60 @@ async def generate_image(
             ),
         ),
     ] = None,
+    cfg_scale: Annotated[
+        float | None,
+        Field(
+            ge=_low("cfg_scale"),
+            le=_high("cfg_scale"),
+            description="How closely to follow the prompt. " + _range_help("cfg_scale") + ".",
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        Field(
+            ge=int(_low("steps")),
+            le=int(_high("steps")),
+            description="Diffusion steps. " + _range_help("steps") + ".",
+        ),
+    ] = None,
+    style_preset: Annotated[StylePreset | None, Field(description=STYLE_HELP + ".")] = None,
     number_of_images: Annotated[
-        int, Field(ge=1, le=MAX_IMAGES, description="How many images.")
+        int,
+        Field(
+            ge=1,
+            le=MAX_IMAGES_PER_REQUEST,
+            description="How many images; each model's own limit applies too.",
+        ),
     ] = 1,
     output_format: Annotated[OutputFormat | None, Field(description="Image format.")] = None,
 ) -> CallToolResult:
     """Generate images from a text prompt and return a preview, a full-size link and the seed."""
     app = _context(ctx)
-    body: dict[str, Any] = {"prompt": prompt, "number_of_images": number_of_images}
-    optional = {
+    arguments = {
+        "prompt": prompt,
         "negative_prompt": negative_prompt,
         "model": model,
         "width": width,
         "height": height,
         "aspect_ratio": aspect_ratio,
         "seed": seed,
+        "cfg_scale": cfg_scale,
+        "steps": steps,
+        "style_preset": style_preset,
+        "number_of_images": number_of_images,
         "output_format": output_format,
     }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    try:
-        answer = await _call(
-            ctx, "generating", app.backend.generate, body, app.options.timeout_seconds
-        )
-        blobs = [
-            await anyio.to_thread.run_sync(_download, image["url"]) for image in answer["images"]
-        ]
-    except BackendError as exc:
-        raise ToolError(str(exc)) from exc
+    body = {k: v for k, v in arguments.items() if v is not None}
+    answer = await _call(ctx, "generating", app.backend.generate, body, app.options.timeout_seconds)
     content: list = []
     images = []
-    for image, blob in zip(answer["images"], blobs, strict=True):
-        preview, mime = make_preview(blob)
-        content.append(ImageContent(data=base64.b64encode(preview).decode(), mime_type=mime))
-        name = Path(image["key"]).name
-        content.append(
-            ResourceLink(
-                name=name,
-                uri=image["url"],
-                mime_type=image["content_type"],
-                size=image["bytes"],
-                description="full-size image",
-            )
-        )
+    for image in answer["images"]:
+        blob = await _download(image["url"])
+        content += _image_content(image, blob)
         entry = dict(image)
         if app.options.output_dir:
-            app.options.output_dir.mkdir(parents=True, exist_ok=True)
-            path = app.options.output_dir / name
-            path.write_bytes(blob)
-            entry["path"] = str(path)
+            entry["path"] = str(_save(app.options.output_dir, image, blob))
         images.append(entry)
-    summary = "\n".join(
-        [
-            f"Generated {len(images)} image(s) with {answer['model']}; links expire "
-            f"{answer['expires_at']}."
-        ]
-        + [
-            f"- {i['width']}x{i['height']} seed {i['seed']}: {i['url']}"
-            + (f" (saved to {i['path']})" if "path" in i else "")
-            for i in images
-        ]
-        + [f"Note: {n}" for n in answer.get("notes", [])]
-    )
     structured = None
     if app.options.structured:
         structured = {
@@ -284,24 +314,67 @@ async def generate_image(
             "cost": answer.get("cost"),
         }
     return CallToolResult(
-        content=[TextContent(text=summary), *content], structured_content=structured
+        content=[TextContent(text=_summary(answer, images)), *content],
+        structured_content=structured,
     )
 
 
-@server.tool(
-    annotations=ToolAnnotations(
-        title="List image models", read_only_hint=True, open_world_hint=False
+async def _download(url: str) -> bytes:
+    """The full image, through the REST client's http(s)-only download."""
+    try:
+        return await anyio.to_thread.run_sync(client.download, url)
+    except client.ApiError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _image_content(image: dict[str, Any], blob: bytes) -> list:
+    """A small inline preview and a link to the full image."""
+    preview, mime = make_preview(blob)
+    return [
+        ImageContent(data=base64.b64encode(preview).decode(), mime_type=mime),
+        ResourceLink(
+            name=Path(image["key"]).name,
+            uri=image["url"],
+            mime_type=image["content_type"],
+            size=image["bytes"],
+            description="full-size image",
+        ),
+    ]
+
+
+def _save(directory: Path, image: dict[str, Any], blob: bytes) -> Path:
+    path = directory / Path(image["key"]).name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+    except OSError as exc:
+        raise ToolError(f"could not save the image to {directory}: {exc.strerror}") from exc
+    return path
+
+
+def _summary(answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        [
+            f"Generated {len(images)} image(s) with {answer['model']}; links expire "
+            f"{answer['expires_at']}."
+        ]
+        + [
+            f"- {i['width']}x{i['height']} seed {i['seed']}: {i['url']}"
+            + (f" (saved to {i['path']})" if "path" in i else "")
+            for i in images
+        ]
+        + [f"Note: {n}" for n in answer.get("notes", [])]
     )
-)
+
+
+@tool(ToolAnnotations(title="List image models", read_only_hint=True, open_world_hint=False))
 async def list_models(ctx: Context) -> str:
     """The models this deployment serves, with limits (prompt length, sizes, seeds, formats)."""
     models = await _call(ctx, "listing models", _context(ctx).backend.models)
     return json.dumps(models, indent=1)
 
 
-@server.tool(
-    annotations=ToolAnnotations(title="Fresh image URL", read_only_hint=True, open_world_hint=True)
-)
+@tool(ToolAnnotations(title="Fresh image URL", read_only_hint=True, open_world_hint=True))
 async def get_image_url(
     ctx: Context,
     key: Annotated[
@@ -317,15 +390,43 @@ async def get_image_url(
     return await _call(ctx, "signing", _context(ctx).backend.image_url, key)
 
 
+server = MCPServer(
+    "imagegen",
+    instructions=(
+        "Generate images from text with Amazon Bedrock models. Call list_models for limits. "
+        "generate_image returns a small preview, a link to the full image (expires), and the "
+        "seed that reproduces it."
+    ),
+    lifespan=lifespan,
+    tools=TOOLS,
+)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from mcp_server.http import allowed_host, serve  # uvicorn and starlette: for HTTP only
+
     parser = argparse.ArgumentParser(prog="imagegen-mcp", description=__doc__)
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="HTTP: address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="HTTP: TCP port, 0 picks one (default: %(default)s)"
+    )
     parser.add_argument(
         "--token",
         default=os.environ.get("IMAGEGEN_MCP_TOKEN"),
-        help="bearer token for HTTP (required off loopback)",
+        help="HTTP: bearer token clients must send (required off loopback; "
+        "default: $IMAGEGEN_MCP_TOKEN)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        type=allowed_host,
+        metavar="HOST[:PORT]",
+        help="HTTP: also accept this Host/Origin (a name or address clients use, e.g. behind a "
+        "proxy; IPv6 as [::1]:8765); repeatable. The bound addresses are always accepted",
     )
     parser.add_argument("--api", help="deployed REST API URL (default $IMAGEGEN_API_URL)")
     parser.add_argument("--api-key", help="its API key (default $IMAGEGEN_API_KEY)")
@@ -346,6 +447,4 @@ def main(argv: list[str] | None = None) -> None:
     if args.transport == "stdio":
         server.run()
         return
-    from mcp_server.http import serve
-
-    serve(server, args.host, args.port, args.token)
+    serve(server, args.host, args.port, args.token, args.allowed_host)

@@ -1,34 +1,22 @@
-"""The MCP server through the official ``mcp`` client: in memory, over stdio and over HTTP."""
+"""The MCP server through the official ``mcp`` client, in memory and over stdio (HTTP: see
+``test_mcp_http.py``)."""
 
 import base64
 import io
-import os
-import subprocess
 import sys
-import urllib.error
 import urllib.request
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from PIL import Image
 
 from mcp_server import server as mcp_module
-from mcp_server.http import build_app
 from mcp_server.server import server
+from service.config import DEFAULT_MAX_IMAGES
+from tests.e2e.stub_api import Answer, images_answer, json_answer, stub_api
+from tests.mcp.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def clean_env() -> dict[str, str]:
-    """The environment of a newcomer: no AWS, no imagegen settings."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEGEN_", "AWS_"))}
 
 
 def image_of(content) -> Image.Image:
@@ -47,6 +35,38 @@ async def test_tools_are_listed_with_catalogue_limits_and_honest_annotations():
     generate = tools["generate_image"].annotations
     assert generate.read_only_hint is False and generate.open_world_hint is True
     assert tools["list_models"].annotations.read_only_hint is True
+
+
+async def test_generate_image_takes_every_rest_option_and_nothing_else():
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    schema = tools["generate_image"].input_schema
+    properties = schema["properties"]
+    assert {"cfg_scale", "steps", "style_preset"} <= set(properties)
+    assert "sdxl (retired) 0-35" in properties["cfg_scale"]["description"]
+    assert "sdxl (retired) 10-150" in properties["steps"]["description"]
+    assert "anime" in str(properties["style_preset"]) and "nova-canvas" in str(
+        properties["style_preset"]["description"]
+    )
+    assert all(t.input_schema["additionalProperties"] is False for t in tools.values())
+
+
+async def test_number_of_images_in_the_schema_is_the_limit_a_request_meets():
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    number = tools["generate_image"].input_schema["properties"]["number_of_images"]
+    assert number["maximum"] == DEFAULT_MAX_IMAGES  # the service's cap, under the catalogue's 5
+
+
+async def test_the_deployment_cap_on_images_reaches_the_schema():
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_server"],
+        env=clean_env(IMAGEGEN_MAX_IMAGES="2"),
+    )
+    async with Client(params) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert tools["generate_image"].input_schema["properties"]["number_of_images"]["maximum"] == 2
 
 
 async def test_generate_returns_a_small_preview_a_full_link_and_the_seed(tmp_path, monkeypatch):
@@ -92,12 +112,43 @@ async def test_structured_output_can_be_switched_off(monkeypatch):
         ({"prompt": "a", "model": "sdxl"}, "model_retired"),
         ({"prompt": "a", "model": "stable-image-core", "width": 1024}, "field 'height'"),
         ({"prompt": "something forbidden"}, "content_filtered"),
+        ({"prompt": "a", "sed": 3}, "sed: Extra inputs are not permitted"),
+        ({"prompt": "a", "seed": True}, "seed: Input should be a valid integer"),
+        ({"prompt": "a", "number_of_images": True}, "number_of_images: Input should be"),
+        ({"prompt": "a", "number_of_images": 5}, "number_of_images: Input should be less"),
+        ({"prompt": "a", "cfg_scale": 5}, "'cfg_scale' is not supported by model stable-image"),
+        ({"prompt": "a", "steps": 30}, "'steps' is not supported by model stable-image-core"),
+        ({"prompt": "a", "style_preset": "anime"}, "'style_preset' is not supported by model"),
+        ({"prompt": "a", "style_preset": "sepia"}, "style_preset: Input should be"),
     ],
 )
 async def test_bad_arguments_and_refusals_are_tool_errors_naming_the_problem(arguments, expected):
     async with Client(server) as client:
         result = await client.call_tool("generate_image", arguments)
-    assert result.is_error and expected in result.content[0].text
+    text = result.content[0].text
+    assert result.is_error and expected in text, text
+    assert "https://" not in text  # no library documentation links for the assistant
+
+
+async def test_unknown_arguments_are_refused_by_every_tool():
+    async with Client(server) as client:
+        listed = await client.call_tool("list_models", {"verbose": True})
+        url = await client.call_tool("get_image_url", {"key": "images/x.png", "ttl": 60})
+    assert listed.is_error and "verbose: Extra inputs" in listed.content[0].text
+    assert url.is_error and "ttl: Extra inputs" in url.content[0].text
+
+
+async def test_model_options_reach_a_model_that_takes_them(retired_stack, monkeypatch):
+    monkeypatch.setenv("IMAGEGEN_API_URL", retired_stack.url)
+    options = {"model": "sdxl", "cfg_scale": 9, "steps": 20, "style_preset": "anime"}
+    async with Client(server) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a heron", **options})
+        refused = await client.call_tool(  # in the schema's range, not in this model's
+            "generate_image", {"prompt": "a heron", "model": "titan-image-v2", "cfg_scale": 0.5}
+        )
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["model"] == "sdxl"
+    assert refused.is_error and "'cfg_scale' must be between 1.1 and 10" in refused.content[0].text
 
 
 async def test_unknown_key_is_a_tool_error():
@@ -127,6 +178,30 @@ async def test_remote_backend_against_the_local_rest_api(stack, monkeypatch):
         assert missing.is_error and "not_found" in missing.content[0].text
 
 
+@pytest.mark.parametrize("image_url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])
+async def test_remote_backend_downloads_only_http_urls(image_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(mcp_module.OPTIONS, "output_dir", tmp_path)
+    with stub_api({"/images": images_answer(image_url)}) as api:
+        monkeypatch.setenv("IMAGEGEN_API_URL", api.url)
+        async with Client(server) as client:
+            result = await client.call_tool("generate_image", {"prompt": "a heron"})
+    text = result.content[0].text
+    assert result.is_error and f"unsafe_url: the image URL '{image_url}' is not an http" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [json_answer({"foo": 1}), Answer(200, b"<html>hi</html>", {"Content-Type": "text/html"})],
+)
+async def test_remote_backend_explains_an_api_that_answers_something_else(answer, monkeypatch):
+    with stub_api({"/images": answer}) as api:
+        monkeypatch.setenv("IMAGEGEN_API_URL", api.url)
+        async with Client(server) as client:
+            result = await client.call_tool("generate_image", {"prompt": "a heron"})
+    assert result.is_error and "unexpected_answer" in result.content[0].text
+
+
 async def test_stdio_subprocess_generates_with_its_own_local_stack(tmp_path):
     params = StdioServerParameters(
         command=sys.executable,
@@ -141,58 +216,6 @@ async def test_stdio_subprocess_generates_with_its_own_local_stack(tmp_path):
     assert Image.open(saved).size == (1024, 1024) and str(saved) in result.content[0].text
 
 
-@pytest.fixture
-def http_server():
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_server",
-            "--transport",
-            "http",
-            "--port",
-            "0",
-            "--token",
-            "s3cret",
-        ],
-        env=clean_env(),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = ""
-        while "listening on" not in url:
-            url = proc.stderr.readline()
-            assert url, "server exited"
-        yield url.rsplit(" ", 1)[-1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-async def test_http_transport_with_the_token(http_server):
-    http = create_mcp_http_client(headers={"Authorization": "Bearer s3cret"})
-    async with http, Client(streamable_http_client(http_server, http_client=http)) as client:
-        result = await client.call_tool("generate_image", {"prompt": "a lighthouse", "seed": 2})
-    assert not result.is_error and result.structured_content["images"][0]["seed"] == 2
-
-
-def test_http_transport_refuses_requests_without_the_token(http_server):
-    request = urllib.request.Request(
-        http_server, data=b"{}", method="POST", headers={"Content-Type": "application/json"}
-    )
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(request)
-    assert caught.value.code == 401
-    health = http_server.replace("/mcp", "/health")
-    assert urllib.request.urlopen(health).status == 200
-
-
-def test_non_loopback_http_needs_a_token():
-    with pytest.raises(SystemExit, match="without --token"):
-        build_app(server, "0.0.0.0", None)
-
-
 async def test_a_hanging_model_gives_a_tool_error_instead_of_a_hang(stack, monkeypatch):
     monkeypatch.setenv("IMAGEGEN_API_URL", stack.url)
     monkeypatch.setattr(mcp_module.OPTIONS, "timeout_seconds", 1.0)
@@ -200,23 +223,3 @@ async def test_a_hanging_model_gives_a_tool_error_instead_of_a_hang(stack, monke
     async with Client(server) as client:
         result = await client.call_tool("generate_image", {"prompt": "a slow heron"})
     assert result.is_error and "timed out" in result.content[0].text
-
-
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [
-        ({"Authorization": "Bearer s3cre"}, 401),
-        ({"Authorization": "Bearer s3cret", "Host": "evil.example:80"}, 421),
-        ({"Authorization": "Bearer s3cret", "Origin": "http://evil.example"}, 403),
-    ],
-)
-def test_http_transport_refuses_wrong_tokens_hosts_and_origins(http_server, headers, status):
-    request = urllib.request.Request(
-        http_server,
-        data=b"{}",
-        method="POST",
-        headers={"Content-Type": "application/json", **headers},
-    )
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(request)
-    assert caught.value.code == status
