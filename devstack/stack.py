@@ -148,8 +148,9 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop the servers (a hung emulated call is released), then join the model threads."""
-        for part in (self.gateway, self.bedrock, self.s3, self.backing):
+        """Stop the emulator first (a hung model call ends at once), then the gateway (which
+        waits for requests in flight), S3, and the model threads."""
+        for part in (self.bedrock, self.backing, self.gateway, self.s3):
             if part is not None:
                 part.stop()
         if self.generator is not None:

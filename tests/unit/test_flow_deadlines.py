@@ -14,7 +14,7 @@ from service.catalogue import default_catalogue
 from service.config import Settings
 from service.errors import ContentFiltered, ModelTimeout, StorageFailed
 from service.flow import STORAGE_RESERVE_SECONDS, Generator
-from service.logs import configure, request_id
+from service.logs import JsonFormatter, request_id
 from service.storage import ImageStore
 
 
@@ -127,15 +127,23 @@ def test_a_request_whose_every_image_is_blocked_is_a_422(release):
         flow.generate({"prompt": "a", "number_of_images": 2}, time.monotonic() + 20)
 
 
-def test_log_lines_written_in_pool_threads_carry_the_request_id(release, capsys):
+def test_log_lines_written_in_pool_threads_carry_the_request_id(release):
     release.set()
-    configure("INFO")
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(JsonFormatter())  # formats in the thread that logs, as in Lambda
+    logger = logging.getLogger("imagegen")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # whatever earlier tests configured
     flow = generator(FakeBedrock(release, hang=False), FakeS3(release))
     token = request_id.set("req-123")
     try:
         flow.generate({"prompt": "a"}, time.monotonic() + 20)
     finally:
         request_id.reset(token)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
     call = next(line for line in lines if line["message"] == "fake model call")
     assert call["request_id"] == "req-123"
