@@ -47,18 +47,33 @@ GATEWAY_ERRORS = {
 }
 
 
-def _error_template(code: str) -> str:
-    """A gateway response template; ``messageString`` is already a quoted JSON string."""
+def _error_template(code: str, message: str | None = None) -> str:
+    """A gateway response template: a fixed ``message``, or API Gateway's own (its
+    ``messageString`` is already a quoted JSON string)."""
+    if message is not None:
+        return json.dumps({"error": {"code": code, "message": message}})
     body = json.dumps({"error": {"code": code, "message": "MESSAGE"}})
     return body.replace('"MESSAGE"', "$context.error.messageString")
 
 
-def gateway_responses() -> dict[str, Any]:
+def _routes(spec: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if not method.startswith("x-")
+    )
+
+
+def gateway_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    # API Gateway says "Missing Authentication Token" for an unknown path, which reads like a
+    # key problem; there is no IAM auth here, so the answer can say what is really wrong.
+    messages = {"MISSING_AUTHENTICATION_TOKEN": f"no such route; this API serves {_routes(spec)}"}
     responses = {}
     for kind, (status, code) in GATEWAY_ERRORS.items():
         response: dict[str, Any] = {
             "responseParameters": {"gatewayresponse.header.Cache-Control": "'no-store'"},
-            "responseTemplates": {"application/json": _error_template(code)},
+            "responseTemplates": {"application/json": _error_template(code, messages.get(kind))},
         }
         if status is not None:
             response["statusCode"] = str(status)
@@ -106,5 +121,5 @@ def api_gateway_definition(
             "security": security,
             "x-amazon-apigateway-integration": _integration(invoke_arn),
         }
-    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(spec)
     return doc

@@ -462,6 +462,27 @@ class Emulator:
 # ---- HTTP ---------------------------------------------------------------------------------------
 
 
+def _emulator_config(raw: bytes) -> tuple[list[str], float | None]:
+    """``{"faults": [...], "latency_seconds": N}`` checked: a list of names, a finite N >= 0."""
+    try:
+        config = json.loads(raw or b"{}")
+    except ValueError:
+        raise ValueError("the body must be JSON") from None
+    if not isinstance(config, dict) or set(config) - {"faults", "latency_seconds"}:
+        raise ValueError('expected {"faults": [...], "latency_seconds": seconds}')
+    faults = config.get("faults", [])
+    if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
+        raise ValueError("'faults' must be a list of fault names")
+    latency = config.get("latency_seconds")
+    if latency is not None and (
+        isinstance(latency, bool)
+        or not isinstance(latency, int | float)
+        or not 0 <= latency < float("inf")
+    ):
+        raise ValueError("'latency_seconds' must be a finite number of seconds, 0 or more")
+    return faults, latency
+
+
 class BedrockEmulatorServer(BackgroundHTTPServer):
     """The emulator as a threaded HTTP server on loopback; start(), then stop()."""
 
@@ -605,13 +626,13 @@ class BedrockEmulatorServer(BackgroundHTTPServer):
 
             def _configure(self, raw: bytes) -> None:
                 try:
-                    config = json.loads(raw or b"{}")
-                    server.inject(*config.get("faults", []))
-                    if "latency_seconds" in config:
-                        server.latency_seconds = float(config["latency_seconds"])
-                except (ValueError, TypeError, AttributeError) as exc:
+                    faults, latency = _emulator_config(raw)
+                    server.inject(*faults)
+                except ValueError as exc:
                     self._send(400, json.dumps({"message": str(exc)}).encode(), {})
                     return
+                if latency is not None:
+                    server.latency_seconds = latency
                 self._send(200, b"{}", {})
 
         return Handler

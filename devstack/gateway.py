@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -296,6 +297,16 @@ class GatewayServer(BackgroundHTTPServer):
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
+
+            def send_error(self, code: int, message: str | None = None, explain=None) -> None:
+                """http.server's own refusals (a bad request line, headers over 64 KiB, another
+                HTTP version) as JSON gateway responses, never its HTML page."""
+                self.close_connection = True
+                self.request_version = self.protocol_version  # unparsed: answer with headers
+                kind = "DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"
+                text = message or HTTPStatus(code).phrase
+                refusal = GatewayRefusal(kind, text, code)
+                self._send(*gateway.api.render(refusal, str(uuid.uuid4())))
 
             def _json(self, status: int, payload: dict) -> None:
                 self._send(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.catalogue import Catalogue
+from service.catalogue import Catalogue, ModelSpec
 
 # Environment variable names: the contract with infra/ and the local stack.
 BUCKET = "IMAGEGEN_BUCKET"
@@ -65,7 +65,8 @@ class Settings:
             try:
                 value = kind(raw)
             except ValueError:
-                problems.append(f"{name}={raw!r} is not a {kind.__name__}")
+                noun = "an integer" if kind is int else "a number"
+                problems.append(f"{name}={raw!r} is not {noun}")
                 return kind(default)
             if not low <= value <= high:
                 problems.append(f"{name}={raw} must be between {low} and {high}")
@@ -152,6 +153,18 @@ class Settings:
             return name in self.allowed_models
         return not self.allowed_models or any(
             catalogue.find(a) is model for a in self.allowed_models
+        )
+
+    def usable(self, model: ModelSpec, catalogue: Catalogue, today: date) -> bool:
+        """Allowed here, alive (or enabled past end of life) and offered in this region, as far
+        as the catalogue knows."""
+        offered = self.region in model.regions or any(
+            self.region in regions for regions in model.inference_profiles.values()
+        )
+        return (
+            self.is_allowed(model.alias, catalogue)
+            and offered
+            and (not model.is_retired(today) or self.retired_enabled(model.alias, catalogue))
         )
 
     def retired_enabled(self, name: str, catalogue: Catalogue) -> bool:

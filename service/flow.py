@@ -362,9 +362,7 @@ class Generator:
             entry = model.as_dict()
             # What this deployment accepts, not only what the model could do.
             entry["limits"]["max_images"] = min(model.limits.max_images, self.settings.max_images)
-            entry["usable"] = not model.is_retired(today) or self.settings.retired_enabled(
-                model.alias, self.catalogue
-            )
+            entry["usable"] = self.settings.usable(model, self.catalogue, today)
             entry["default"] = self.catalogue.find(self.settings.default_model) is model
             models.append(entry)
         return {

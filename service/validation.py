@@ -33,8 +33,15 @@ FIELDS = (
 )
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 # Two positive integers without leading zeros; openapi.yaml carries the same pattern.
+# Letters and symbols by category that render as nothing (Hangul fillers, braille blank).
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _ASPECT_RATIO = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
 _MAX_REQUEST_SIDE = 8192
+
+
+def _visible(ch: str) -> bool:
+    """A letter, digit, punctuation or symbol that draws something."""
+    return unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_LOOKALIKES
 
 
 def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | None:
@@ -65,8 +72,9 @@ def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | No
             )
         if category == "Cs":
             raise InvalidField(f"'{name}' contains an unpaired surrogate", field=name)
-    if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value):
-        # Only zero-width or format characters (U+200B, U+FEFF...): nothing a model can draw.
+    if not any(_visible(ch) for ch in value):
+        # Only spaces, format characters (U+200B, U+FEFF), marks or blank fillers: nothing a
+        # model can draw, and nothing worth paying for.
         raise InvalidField(f"'{name}' must contain at least one visible character", field=name)
     return value
 
@@ -108,22 +116,23 @@ def _choice(body: dict, name: str, choices: tuple[str, ...], model: ModelSpec) -
     if not choices:
         raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
     if value not in choices:
-        raise InvalidField(
-            f"'{name}' must be one of {', '.join(choices)} for model {model.alias}", field=name
-        )
+        expected = f"one of {', '.join(choices)}" if len(choices) > 1 else choices[0]
+        raise InvalidField(f"'{name}' must be {expected} for model {model.alias}", field=name)
     return value
 
 
 def _resolve_model(
     body: dict, settings: Settings, catalogue: Catalogue, today: date
 ) -> tuple[ModelSpec, str]:
-    name = body.get("model", settings.default_model)
+    name = body.get("model")
+    if name is None:  # like every optional field, null means "not given"
+        name = settings.default_model
     if not isinstance(name, str) or not name.strip():
         raise InvalidField("'model' must be a non-empty string", field="model")
     name = name.strip()
     model = catalogue.find(name)
     if model is None or not settings.is_allowed(name, catalogue):
-        allowed = [m.alias for m in catalogue.models if settings.is_allowed(m.alias, catalogue)]
+        allowed = [m.alias for m in catalogue.models if settings.usable(m, catalogue, today)]
         raise InvalidField(
             f"'model' {name!r} is not available here; choose one of {', '.join(allowed)}",
             field="model",

@@ -298,3 +298,25 @@ def test_faults_and_stats_over_the_control_endpoints(retired_emulator):
     stats = json.loads(raw)
     assert status == 200 and stats["queued_faults"] == 0
     assert stats["calls"]["total"] == retired_emulator.calls["total"] > 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"latency_seconds": -5},
+        {"latency_seconds": "abc"},
+        {"latency_seconds": True},
+        {"faults": "throttle"},
+        {"faults": ["no-such-fault"]},
+        {"fault": ["throttle"]},
+    ],
+)
+def test_the_control_endpoint_refuses_bad_settings(emulator, config):
+    status, _, raw = http("POST", f"{emulator.url}/_emulator/config", json.dumps(config).encode())
+    assert status == 400 and json.loads(raw)["message"]
+    assert emulator.latency_seconds == 0.0
+
+
+def test_the_control_endpoint_refuses_an_infinite_latency(emulator):
+    status, _, _ = http("POST", f"{emulator.url}/_emulator/config", b'{"latency_seconds": 1e999}')
+    assert status == 400

@@ -38,6 +38,7 @@ def raw_exchange(url: str, data: bytes, timeout: float = 10.0) -> bytes:
 def test_an_unknown_route_is_a_json_404_from_the_gateway(stack):
     status, headers, raw = http("GET", f"{stack.url}/nope")
     assert (status, error(raw)["code"]) == (404, "not_found")
+    assert "GET /models" in error(raw)["message"]  # not "Missing Authentication Token"
     assert headers["Content-Type"] == "application/json"
     assert headers["Cache-Control"] == "no-store"
 
@@ -180,3 +181,20 @@ def test_the_body_validator_refuses_what_the_schema_refuses(body):
 def test_the_body_validator_skips_content_types_without_a_model():
     api, operation = with_body_validation()
     api.validate(operation, [], {"Content-Type": "text/plain"}, b"{")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /models HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+        (b"NONSENSE\r\n\r\n", 400),
+    ],
+    ids=["header-over-64k", "http2-preface", "bad-request-line"],
+)
+def test_http_level_refusals_are_json_too(stack, request_bytes, status):
+    reply = raw_exchange(stack.url, request_bytes)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status)
+    assert b"Content-Type: application/json" in head
+    assert "code" in json.loads(body)["error"]

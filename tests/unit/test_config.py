@@ -39,7 +39,7 @@ def test_retired_default_model_is_refused_unless_enabled():
     ("name", "value", "message"),
     [
         ("IMAGEGEN_URL_EXPIRY_SECONDS", "0", "between 1 and 604800"),
-        ("IMAGEGEN_URL_EXPIRY_SECONDS", "soon", "is not a int"),
+        ("IMAGEGEN_URL_EXPIRY_SECONDS", "soon", "is not an integer"),
         ("IMAGEGEN_ALLOWED_MODELS", "dall-e", "unknown model 'dall-e'"),
         ("IMAGEGEN_LOG_LEVEL", "LOUD", "must be one of"),
         ("IMAGEGEN_ALLOWED_MODELS", "sd3.5-large", "is not in IMAGEGEN_ALLOWED_MODELS"),

@@ -51,6 +51,8 @@ RETIRED_OK = {"IMAGEGEN_ENABLED_RETIRED_MODELS": "sdxl,titan-image-v2,nova-canva
         ({"prompt": "a", "aspect_ratio": "wide"}, "aspect_ratio", "like '16:9'"),
         ({"prompt": "\u200b\ufeff \u200b"}, "prompt", "visible character"),
         ({"prompt": "a", "negative_prompt": "\u2060"}, "negative_prompt", "visible character"),
+        ({"prompt": "\ufe0f\ufe0e \u034f"}, "prompt", "visible character"),
+        ({"prompt": "\u3164\uffa0\u2800"}, "prompt", "visible character"),
         ({"prompt": "a", "cfg_scale": 7}, "cfg_scale", "not supported by model stable-image-core"),
         ({"prompt": "a", "style_preset": "anime"}, "style_preset", "not supported"),
         ({"prompt": "a", "number_of_images": 5}, "number_of_images", "between 1 and 4"),
@@ -155,3 +157,30 @@ def test_huge_integers_are_refused_naming_the_field(field):
     with pytest.raises(InvalidField) as caught:
         parse(body, **RETIRED_OK)
     assert caught.value.field == field
+
+
+def test_a_null_model_means_the_default_like_every_optional_field():
+    assert parse({"prompt": "a", "model": None, "seed": None}).model.alias == "stable-image-core"
+
+
+def test_an_unknown_model_is_answered_with_the_models_usable_here():
+    with pytest.raises(InvalidField) as caught:
+        parse({"prompt": "a", "model": "dall-e-3"})
+    assert "stable-image-core" in caught.value.message
+    assert "sdxl" not in caught.value.message  # retired and not enabled here
+
+
+@pytest.mark.parametrize(
+    ("env", "usable"),
+    [
+        ({}, {"stable-image-core", "stable-image-ultra", "sd3.5-large"}),
+        (
+            RETIRED_OK,
+            {"stable-image-core", "stable-image-ultra", "sd3.5-large", "sdxl", "titan-image-v2"},
+        ),
+        ({**RETIRED_OK, "AWS_REGION": "us-east-1"}, {"sdxl", "titan-image-v2", "nova-canvas"}),
+    ],
+)
+def test_usable_means_allowed_alive_and_offered_in_the_region(env, usable):
+    config = settings(**env)
+    assert {m.alias for m in CATALOGUE.models if config.usable(m, CATALOGUE, TODAY)} == usable
