@@ -1,4 +1,4 @@
-"""Turn the repository's ``openapi.yaml`` into the API Gateway REST API definition.
+"""Turn the API contract, ``openapi.yaml`` beside this module, into the API Gateway definition.
 
 infra deploys this document as the body of an ``aws.apigateway.RestApi``; the local gateway
 (``devstack.gateway``) reads the very same document and behaves as API Gateway does with it, so
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 API_KEY_SCHEME = "api_key"
 API_KEY_HEADER = "x-api-key"
 INTEGRATION_TIMEOUT_MS = 29000

@@ -200,6 +200,7 @@ _DEFAULT_STATUS = {
     "DEFAULT_4XX": 400,
     "DEFAULT_5XX": 502,
 }
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²"
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})(;[^\r\n]*)?\r\n")
 
 
@@ -341,7 +342,7 @@ class GatewayServer(BackgroundHTTPServer):
                 if not lengths:
                     return b""
                 values = {v.strip() for v in ",".join(lengths).split(",")}
-                if len(values) != 1 or not next(iter(values)).isdigit():
+                if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
                     raise GatewayRefusal("DEFAULT_4XX", "Bad Request", 400)
                 length = int(values.pop())
                 if length > API_GATEWAY_MAX_BODY:
@@ -365,8 +366,11 @@ class GatewayServer(BackgroundHTTPServer):
                 url = urlsplit(self.path)
                 body_read = False
                 try:
-                    if url.path in LOCAL_ONLY and self._local(url.path):
-                        return
+                    if url.path in LOCAL_ONLY and self.command == "GET":
+                        self._read_body()  # a GET body is never parsed as a next request
+                        body_read = True
+                        if self._local(url.path):
+                            return
                     resource, operation = gateway.api.operation(url.path, self.command)
                     headers = dict(self.headers.items())
                     gateway.api.check_api_key(operation, headers)

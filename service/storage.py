@@ -53,8 +53,8 @@ class ImageStore:
         """Write once: an existing key is never overwritten (an error unless ``exists_ok``).
 
         S3 answers 409 ConditionalRequestConflict while another conditional write to the key is
-        in flight; that write may still fail, so the put is retried until S3 says either "stored"
-        or "exists" (412).
+        in flight; that write may still fail, so the put is retried a few times, until S3 says
+        "stored" or "exists" (412).
         """
         for attempt in range(CONFLICT_ATTEMPTS):
             try:

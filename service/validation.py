@@ -35,7 +35,7 @@ _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 # Two positive integers without leading zeros; openapi.yaml carries the same pattern.
 # Letters and symbols by category that render as nothing (Hangul fillers, braille blank).
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_ASPECT_RATIO = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
+ASPECT_RATIO = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
 _MAX_REQUEST_SIDE = 8192
 
 
@@ -73,8 +73,10 @@ def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | No
         if category == "Cs":
             raise InvalidField(f"'{name}' contains an unpaired surrogate", field=name)
     if not any(_visible(ch) for ch in value):
-        # Only spaces, format characters (U+200B, U+FEFF), marks or blank fillers: nothing a
-        # model can draw, and nothing worth paying for.
+        # Only format characters (U+200B, U+FEFF), marks or blank fillers: nothing a model can
+        # draw. Like a blank one, an optional field of them counts as not given.
+        if not required:
+            return None
         raise InvalidField(f"'{name}' must contain at least one visible character", field=name)
     return value
 
@@ -206,7 +208,7 @@ def _resolve_size(body: dict, model: ModelSpec) -> tuple[int, int, str | None, t
             "give either 'aspect_ratio' or 'width'+'height', not both", field="aspect_ratio"
         )
     if ratio is not None:
-        if not isinstance(ratio, str) or not _ASPECT_RATIO.fullmatch(ratio):
+        if not isinstance(ratio, str) or not ASPECT_RATIO.fullmatch(ratio):
             raise InvalidField(
                 "'aspect_ratio' must be two positive integers like '16:9'", field="aspect_ratio"
             )

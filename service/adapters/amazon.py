@@ -1,7 +1,7 @@
 """Amazon's image family: Titan Image Generator v2 and Nova Canvas (``TEXT_IMAGE`` task).
 
-Several images per call; blocked images are dropped from ``images`` and ``error`` says why,
-so fewer images than asked is a partial content-filter result, none is a 422.
+The service asks for one image per call (every image of a call shares its seed); blocked images
+are dropped from ``images`` and ``error`` says why, so no image is a content-filter result.
 """
 
 from __future__ import annotations

@@ -24,11 +24,13 @@ def error(raw: bytes) -> dict:
     return json.loads(raw)["error"]
 
 
-def raw_exchange(url: str, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send raw bytes, read until the server closes the connection."""
+def raw_exchange(url: str, data: bytes, timeout: float = 10.0, *, done: bool = False) -> bytes:
+    """Send raw bytes (then end the stream if ``done``), read until the server closes."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
         sock.sendall(data)
+        if done:
+            sock.shutdown(socket.SHUT_WR)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -89,6 +91,7 @@ def test_a_chunked_body_is_decoded(stack):
         b"Content-Length: 5\r\nContent-Length: 6\r\n",
         b"Content-Length: abc\r\n",
         b"Content-Length: -1\r\n",
+        "Content-Length: \u00b2\r\n".encode("latin-1"),
         b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
         b"Transfer-Encoding: gzip\r\n",
     ],
@@ -198,3 +201,16 @@ def test_http_level_refusals_are_json_too(stack, request_bytes, status):
     assert head.startswith(b"HTTP/1.1 %d" % status)
     assert b"Content-Type: application/json" in head
     assert "code" in json.loads(body)["error"]
+
+
+def test_a_body_sent_to_a_local_route_is_never_a_second_request(stack):
+    before = stack.bedrock.calls["total"]
+    smuggled = (
+        b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 15\r\n\r\n{"prompt": "a"}'
+    )
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n"
+    request += b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled
+    reply = raw_exchange(stack.url, request, done=True)
+    assert reply.count(b"HTTP/1.1 ") == 1 and b'"status": "ok"' in reply
+    assert stack.bedrock.calls["total"] == before

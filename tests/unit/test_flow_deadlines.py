@@ -8,11 +8,12 @@ import threading
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from service.catalogue import default_catalogue
 from service.config import Settings
-from service.errors import ContentFiltered, ModelTimeout, StorageFailed
+from service.errors import ContentFiltered, ModelFailed, ModelTimeout, StorageFailed
 from service.flow import STORAGE_RESERVE_SECONDS, Generator
 from service.logs import JsonFormatter, request_id
 from service.storage import ImageStore
@@ -95,14 +96,35 @@ def test_the_model_phase_leaves_storage_a_reserve(release):
     assert fake.read_timeouts and max(fake.read_timeouts) <= 20 - STORAGE_RESERVE_SECONDS
 
 
-def test_after_a_timeout_no_thread_starts_another_paid_call(release):
-    """Two of four calls hang; at the timeout the others are abandoned, none is retried."""
-    fake = FakeBedrock(release, hang=True)
+class FailFastThenThrottle:
+    """Call 0 fails at once (not retryable); the others are throttled, but only once released."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, read_timeout: float) -> "FailFastThenThrottle":
+        return self
+
+    def invoke_model(self, **kwargs):
+        with self._lock:
+            call, self.calls = self.calls, self.calls + 1
+        code = "ModelErrorException" if call == 0 else "ThrottlingException"
+        if call:
+            self.release.wait()
+        raise ClientError({"Error": {"Code": code, "Message": "no"}}, "InvokeModel")
+
+
+def test_a_failed_request_starts_no_further_paid_call_in_its_other_threads(release):
+    """Once the answer is decided, the calls still running are abandoned: none is retried,
+    though time is left for retries."""
+    fake = FailFastThenThrottle(release)
     flow = generator(fake, FakeS3(release))
-    with pytest.raises(ModelTimeout):
-        flow.generate({"prompt": "a", "number_of_images": 4}, deadline=time.monotonic() + 1.5)
-    release.set()
-    flow.close()  # wait for every worker
+    with pytest.raises(ModelFailed):
+        flow.generate({"prompt": "a", "number_of_images": 4}, deadline=time.monotonic() + 20)
+    release.set()  # the other three are now throttled: they must not try again
+    flow.close()
     assert fake.calls == 4
 
 

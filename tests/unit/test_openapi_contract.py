@@ -1,16 +1,17 @@
-"""openapi.yaml is what API Gateway validates bodies against: it must never refuse a value that
-some model in the catalogue accepts, or a deployed API would reject requests the service allows."""
+"""openapi.yaml is the contract clients are generated from (and what API Gateway would validate
+bodies against if its body validator were on): it must never refuse a value that some model in
+the catalogue accepts, and must say what the service checks."""
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
+from api_gateway.definition import OPENAPI_PATH
 from service.catalogue import default_catalogue
-from service.validation import FIELDS
+from service.validation import ASPECT_RATIO, FIELDS
 
-SPEC = yaml.safe_load((Path(__file__).parents[2] / "openapi.yaml").read_text())
+SPEC = yaml.safe_load(OPENAPI_PATH.read_text())
 REQUEST = SPEC["components"]["schemas"]["ImageRequest"]["properties"]
 MODELS = default_catalogue().models
 
@@ -34,3 +35,7 @@ def test_every_model_limit_lies_within_the_schema(model):
     assert all(pattern.search(ratio) for ratio in limits.size.aspect_ratios)
     sides = [side for size in limits.size.sizes for side in size] + [limits.size.max_side]
     assert max(sides) <= REQUEST["width"]["maximum"]
+
+
+def test_the_aspect_ratio_pattern_is_the_services_own():
+    assert REQUEST["aspect_ratio"]["pattern"] == f"^{ASPECT_RATIO.pattern}$"

@@ -50,7 +50,6 @@ RETIRED_OK = {"IMAGEGEN_ENABLED_RETIRED_MODELS": "sdxl,titan-image-v2,nova-canva
         ({"prompt": "a", "aspect_ratio": "7:3"}, "aspect_ratio", "one of 1:1"),
         ({"prompt": "a", "aspect_ratio": "wide"}, "aspect_ratio", "like '16:9'"),
         ({"prompt": "\u200b\ufeff \u200b"}, "prompt", "visible character"),
-        ({"prompt": "a", "negative_prompt": "\u2060"}, "negative_prompt", "visible character"),
         ({"prompt": "\ufe0f\ufe0e \u034f"}, "prompt", "visible character"),
         ({"prompt": "\u3164\uffa0\u2800"}, "prompt", "visible character"),
         ({"prompt": "a", "cfg_scale": 7}, "cfg_scale", "not supported by model stable-image-core"),
@@ -184,3 +183,7 @@ def test_an_unknown_model_is_answered_with_the_models_usable_here():
 def test_usable_means_allowed_alive_and_offered_in_the_region(env, usable):
     config = settings(**env)
     assert {m.alias for m in CATALOGUE.models if config.usable(m, CATALOGUE, TODAY)} == usable
+
+
+def test_an_optional_text_of_only_invisible_characters_counts_as_not_given():
+    assert parse({"prompt": "a", "negative_prompt": "\u2060\u200b"}).negative_prompt is None
