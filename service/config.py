@@ -94,6 +94,7 @@ class Settings:
         if not region:
             problems.append(f"{REGION} must be set (the Bedrock and S3 region)")
         log_level = env.get(LOG_LEVEL, "INFO").strip().upper()
+        log_level = {"WARN": "WARNING"}.get(log_level, log_level)  # Lambda's name for it
         if log_level not in LOG_LEVELS:
             problems.append(f"{LOG_LEVEL}={log_level!r} must be one of {', '.join(LOG_LEVELS)}")
         prefix = env.get(KEY_PREFIX, "images/").strip().lstrip("/")

@@ -13,6 +13,9 @@ from contextvars import ContextVar
 
 logger = logging.getLogger("imagegen")
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Lambda's JSON log format filters on its own level names (TRACE, DEBUG, INFO, WARN, ERROR,
+# FATAL): https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +23,7 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
+            "level": LAMBDA_LEVELS.get(record.levelname, record.levelname),
             "message": record.getMessage(),
         }
         current_request = request_id.get()

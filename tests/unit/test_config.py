@@ -1,7 +1,11 @@
+import json
+import logging
+
 import pytest
 
 from service.catalogue import default_catalogue
 from service.config import ConfigError, Settings
+from service.logs import JsonFormatter
 
 BASE = {"IMAGEGEN_BUCKET": "images-bucket", "AWS_REGION": "us-west-2"}
 
@@ -55,3 +59,12 @@ def test_allow_list_accepts_alias_and_id_of_listed_models_only():
     catalogue = default_catalogue()
     assert s.is_allowed("stability.sd3-5-large-v1:0", catalogue)
     assert not s.is_allowed("stable-image-ultra", catalogue)
+
+
+def test_lambdas_name_for_the_warning_level_is_accepted():
+    assert settings(IMAGEGEN_LOG_LEVEL="warn").log_level == "WARNING"
+
+
+def test_log_lines_use_lambdas_level_names_so_its_json_log_filter_understands_them():
+    record = logging.LogRecord("imagegen", logging.WARNING, __file__, 1, "careful", None, None)
+    assert json.loads(JsonFormatter().format(record))["level"] == "WARN"
