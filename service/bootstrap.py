@@ -7,6 +7,7 @@ same generator from their own environment mapping.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -31,3 +32,22 @@ def build_generator(env: Mapping[str, str]) -> Generator:
 def get_generator() -> Generator:
     """The container's generator, built on the first request (cold start) and reused."""
     return build_generator(os.environ)
+
+
+def prime_for_snapshot(env: Mapping[str, str]) -> None:
+    """Under Lambda SnapStart, build the generator during init so the snapshot holds the loaded
+    botocore models and clients and a restored container skips that work; reseed ``random``
+    (backoff jitter) after each restore so restored copies do not share a sequence.
+
+    SnapStart runs init before publishing a version; a bad configuration then fails the publish
+    instead of every request. https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
+    """
+    if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
+        return
+    generator = get_generator()
+    generator.bedrock(generator.settings.time_budget_seconds)  # loads the service model too
+    try:  # present in Lambda's Python runtimes only
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        return
+    register_after_restore(random.seed)

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service import logs
-from service.bootstrap import get_generator
+from service.bootstrap import get_generator, prime_for_snapshot
 from service.config import ConfigError
 from service.errors import (
     ImageGenError,
@@ -207,3 +208,6 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
         )
     finally:
         logs.request_id.reset(token)
+
+
+prime_for_snapshot(os.environ)
