@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run serve test lint bench audit clean
+.PHONY: install run serve test lint bench audit clean doctor
 
 $(BIN)/imagegen: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# Pre-deploy checks with your AWS credentials: `make doctor STACK=prod`. Generates one image per
+# allowed model (cost printed first); `ARGS=--no-invoke` skips that.
+doctor: install
+	$(BIN)/python -m preflight --stack $(or $(STACK),dev) $(ARGS)
 
 # Needs the PyPI/OSV vulnerability databases (not reachable from every build machine).
 audit: install

@@ -1,0 +1,5 @@
+"""``python -m preflight --stack dev``."""
+
+from preflight.doctor import main
+
+raise SystemExit(main())
