@@ -112,8 +112,10 @@ def _client_error(exc: ClientError, model_id: str, region: str, retry_after: int
         )
     if code in _UNAVAILABLE:
         hint = (
-            f"enable access to {model_id} in the Bedrock console ({region}) and let the role call"
-            " bedrock:InvokeModel on it; a model past end of life answers ResourceNotFound"
+            f"the account has no access to {model_id} in {region} yet: make its first call"
+            " with credentials allowed to subscribe to AWS Marketplace (run `make doctor`),"
+            " and let the role call bedrock:InvokeModel on it; a model past end of life"
+            " answers ResourceNotFound"
         )
         return _unusable(
             model_id, region, code, hint, f"model {model_id} is not available to this deployment"
