@@ -16,7 +16,12 @@ Choices, with the documentation they rest on:
   checked at the gateway (presence and non-blank only, https://docs.aws.amazon.com/apigateway/
   latest/developerguide/api-gateway-method-request-validation.html).
 - Gateway responses answer in the service's ``{"error": {"code", "message"}}`` shape; unknown
-  routes are 404 ``not_found`` (API Gateway's default for them is 403).
+  routes are 404 ``not_found`` (API Gateway's default for them is 403). With IAM authorization
+  an unsigned request to a real route gets the same response type, so it stays 403.
+- Parameters keep only what API Gateway reads ("For input parameters, only the following
+  attributes are supported: name, in, required, type, description. Other attributes are
+  ignored", https://docs.aws.amazon.com/apigateway/latest/developerguide/
+  api-gateway-known-issues.html); ``openapi.yaml`` keeps the full contract for clients.
 """
 
 from __future__ import annotations
@@ -65,12 +70,20 @@ def _routes(spec: dict[str, Any]) -> str:
     )
 
 
-def gateway_responses(spec: dict[str, Any]) -> dict[str, Any]:
+def gateway_responses(spec: dict[str, Any], *, iam_auth: bool = False) -> dict[str, Any]:
     # API Gateway says "Missing Authentication Token" for an unknown path, which reads like a
-    # key problem; there is no IAM auth here, so the answer can say what is really wrong.
+    # key problem; without IAM auth the answer can say what is really wrong. With IAM auth the
+    # same response type also means "not signed", so it stays 403 and names both causes.
+    errors = dict(GATEWAY_ERRORS)
     messages = {"MISSING_AUTHENTICATION_TOKEN": f"no such route; this API serves {_routes(spec)}"}
+    if iam_auth:
+        errors["MISSING_AUTHENTICATION_TOKEN"] = (403, "forbidden")
+        messages["MISSING_AUTHENTICATION_TOKEN"] = (
+            f"the request is not SigV4-signed, or there is no such route; this API serves"
+            f" {_routes(spec)}"
+        )
     responses = {}
-    for kind, (status, code) in GATEWAY_ERRORS.items():
+    for kind, (status, code) in errors.items():
         response: dict[str, Any] = {
             "responseParameters": {"gatewayresponse.header.Cache-Control": "'no-store'"},
             "responseTemplates": {"application/json": _error_template(code, messages.get(kind))},
@@ -95,10 +108,27 @@ def _integration(uri: str) -> dict[str, Any]:
     }
 
 
+def _gateway_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a parameter that API Gateway reads; it ignores the others."""
+    kept = {k: v for k, v in parameter.items() if k in ("name", "in", "required", "description")}
+    if "type" in parameter.get("schema", {}):
+        kept["schema"] = {"type": parameter["schema"]["type"]}
+    return kept
+
+
 def api_gateway_definition(
-    spec: dict[str, Any], *, invoke_arn: str, api_key_required: bool, title: str
+    spec: dict[str, Any],
+    *,
+    invoke_arn: str,
+    api_key_required: bool,
+    title: str,
+    iam_auth: bool = False,
 ) -> dict[str, Any]:
-    """The OpenAPI document with API Gateway extensions (a RestApi body, once JSON-encoded)."""
+    """The OpenAPI document with API Gateway extensions (a RestApi body, once JSON-encoded).
+
+    ``iam_auth`` makes every method require a SigV4 signature (``x-amazon-apigateway-auth``
+    ``AWS_IAM``); it can be combined with the API key, which then only meters usage.
+    """
     doc = copy.deepcopy(spec)
     doc["info"]["title"] = title
     doc["x-amazon-apigateway-api-key-source"] = "HEADER"
@@ -113,6 +143,7 @@ def api_gateway_definition(
         for operation in operations.values():
             operation["x-amazon-apigateway-integration"] = _integration(invoke_arn)
             if operation.get("parameters"):
+                operation["parameters"] = [_gateway_parameter(p) for p in operation["parameters"]]
                 operation["x-amazon-apigateway-request-validator"] = "params"
             operation["security"] = security
         operations["x-amazon-apigateway-any-method"] = {
@@ -121,5 +152,8 @@ def api_gateway_definition(
             "security": security,
             "x-amazon-apigateway-integration": _integration(invoke_arn),
         }
-    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(spec)
+        if iam_auth:
+            for operation in operations.values():
+                operation["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
+    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(spec, iam_auth=iam_auth)
     return doc

@@ -22,7 +22,7 @@ def assume_role(service: str) -> dict:
 
 
 def bedrock_model_arns(
-    model_ids: Iterable[str], region: str, account: str, partition: str = "aws"
+    model_ids: Iterable[str], region: str, account: str, partition: str
 ) -> list[str]:
     """Foundation-model ARNs; for an inference profile, the profile plus the model in each
     destination region (AWS checks both when a profile routes a call)."""
@@ -95,6 +95,46 @@ def lambda_policy(
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def api_gateway_logs_policy(partition: str, region: str, account_id: str) -> dict:
+    """What API Gateway's account-wide logging role needs: the actions of AWS's managed
+    AmazonAPIGatewayPushToCloudWatchLogs policy, on this account's log groups in this region."""
+    groups = f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ApiGatewayWritesItsLogs",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogGroups",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:FilterLogEvents",
+                ],
+                "Resource": [groups, f"{groups}:log-stream:*"],
+            }
+        ],
+    }
+
+
+def invoke_api_policy(execution_arn: str, stage: str) -> dict:
+    """What a SigV4 caller needs when the API uses IAM authorization: every route of one stage."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InvokeImageApi",
+                "Effect": "Allow",
+                "Action": ["execute-api:Invoke"],
+                "Resource": [f"{execution_arn}/{stage}/*/*"],
+            }
+        ],
+    }
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict:

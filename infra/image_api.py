@@ -2,7 +2,13 @@
 
 Private, TLS-only, encrypted S3 bucket with lifecycle expiry; a least-privilege Lambda running
 the ``service`` package; an API Gateway REST API built from ``openapi.yaml`` with validation,
-throttling, access logs and API keys. A second environment is a new stack file, not new code.
+throttling, access logs and API keys or IAM authorization. A second environment is a new stack
+file, not new code.
+
+What ``protect`` keeps (bucket, key, log groups) has generated names, so a stack can be destroyed
+and brought up again beside what it retained; the bucket's public-access block, TLS-only policy,
+encryption, lifecycle and ownership controls are retained with it, so a retained bucket stays
+private and encrypted.
 """
 
 from __future__ import annotations
@@ -16,27 +22,11 @@ import pulumi_random as random
 
 from api_gateway import definition
 from infra import iam
+from infra.access_log import access_log_format
 from infra.package import HANDLER, service_archive
 from infra.settings import ImageApiSettings
 
 KEY_PREFIX = "images/"
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "ip": "$context.identity.sourceIp",
-        "method": "$context.httpMethod",
-        "path": "$context.resourcePath",
-        "status": "$context.status",
-        "latencyMs": "$context.responseLatency",
-        "integrationLatencyMs": "$context.integrationLatency",
-        "apiKeyId": "$context.identity.apiKeyId",
-        "error": "$context.error.message",
-    }
-)
-# AWS's managed policy for the account-wide API Gateway logging role: AWS requires these
-# permissions for the service to create and write its own log groups.
-APIGW_LOGS_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-APP_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
 class ImageApi(pulumi.ComponentResource):
@@ -53,7 +43,10 @@ class ImageApi(pulumi.ComponentResource):
             parent=self, protect=settings.protect, retain_on_delete=settings.protect
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        self.account_id = identity.account_id
+        self.partition = aws.get_partition_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).partition
 
         self.kms_key = None
         if settings.kms_encryption:
@@ -64,32 +57,31 @@ class ImageApi(pulumi.ComponentResource):
                 deletion_window_in_days=30,
                 opts=keep,
             )
-        self._bucket(name, child, keep)
+        self._bucket(name, keep)
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-function-logs",
-            name=f"/aws/lambda/{name}",
-            retention_in_days=settings.log_retention_days,
-            opts=keep,
+            f"{name}-function-logs", retention_in_days=settings.log_retention_days, opts=keep
         )
-        self._function(name, child, identity, partition)
+        self._function(name, child, identity)
         self._api(name, child, keep)
 
         self.register_outputs(
             {
                 "api_url": self.api_url,
+                "api_base_url": self.api_base_url,
                 "bucket_name": self.bucket.bucket,
                 "function_name": self.function.name,
                 "function_log_group": self.log_group.name,
                 "access_log_group": self.access_log_group.name,
-                "api_key": self.api_key.value,
+                "api_key": self.api_key.value if self.api_key else None,
+                "invoke_policy_arn": self.invoke_policy.arn if self.invoke_policy else None,
             }
         )
 
-    def _bucket(
-        self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions
-    ) -> None:
+    def _bucket(self, name: str, keep: pulumi.ResourceOptions) -> None:
         s = self.settings
         self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=s.force_destroy, opts=keep)
+        # What keeps the bucket private and encrypted lives as long as the bucket does.
+        guard = pulumi.ResourceOptions(parent=self, retain_on_delete=s.protect)
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-images-public-access",
             bucket=self.bucket.id,
@@ -97,13 +89,13 @@ class ImageApi(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=guard,
         )
         self.ownership = aws.s3.BucketOwnershipControls(
             f"{name}-images-ownership",
             bucket=self.bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
+            opts=guard,
         )
         default = (
             {"sse_algorithm": "aws:kms", "kms_master_key_id": self.kms_key.arn}
@@ -119,7 +111,7 @@ class ImageApi(pulumi.ComponentResource):
                     "bucket_key_enabled": self.kms_key is not None,
                 }
             ],
-            opts=child,
+            opts=guard,
         )
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-images-lifecycle",
@@ -133,16 +125,18 @@ class ImageApi(pulumi.ComponentResource):
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
                 }
             ],
-            opts=child,
+            opts=guard,
         )
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-images-tls-only",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(lambda arn: json.dumps(iam.tls_only_bucket_policy(arn))),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=s.protect, depends_on=[self.public_access_block]
+            ),
         )
 
-    def _function(self, name: str, child: pulumi.ResourceOptions, identity, partition) -> None:
+    def _function(self, name: str, child: pulumi.ResourceOptions, identity) -> None:
         s = self.settings
         self.role = aws.iam.Role(
             f"{name}-function-role",
@@ -154,7 +148,7 @@ class ImageApi(pulumi.ComponentResource):
             self.bucket.arn,
             self.log_group.arn,
             identity.account_id,
-            partition.partition,
+            self.partition,
             kms_arn,
         ).apply(
             lambda a: json.dumps(
@@ -209,7 +203,8 @@ class ImageApi(pulumi.ComponentResource):
             logging_config={
                 "log_format": "JSON",
                 "log_group": self.log_group.name,
-                "application_log_level": APP_LOG_LEVELS[s.log_level],
+                # Lambda drops JSON lines below this level before they reach the log group.
+                "application_log_level": s.lambda_log_level,
                 "system_log_level": "WARN",
             },
             tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
@@ -219,10 +214,15 @@ class ImageApi(pulumi.ComponentResource):
     def _api(self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions) -> None:
         s = self.settings
         spec = definition.load()
+        iam_auth = s.authorization == "iam"
         body = self.function.invoke_arn.apply(
             lambda arn: json.dumps(
                 definition.api_gateway_definition(
-                    spec, invoke_arn=arn, api_key_required=s.api_key_required, title=name
+                    spec,
+                    invoke_arn=arn,
+                    api_key_required=not iam_auth,
+                    iam_auth=iam_auth,
+                    title=name,
                 ),
                 sort_keys=True,
             )
@@ -233,7 +233,8 @@ class ImageApi(pulumi.ComponentResource):
             body=body,
             api_key_source="HEADER",
             endpoint_configuration={"types": "REGIONAL"},
-            fail_on_warnings=False,
+            # A construct the importer ignores or rejects fails the deploy instead of vanishing.
+            fail_on_warnings=True,
             opts=child,
         )
         self.deployment = aws.apigateway.Deployment(
@@ -243,26 +244,9 @@ class ImageApi(pulumi.ComponentResource):
             opts=child,
         )
         self.access_log_group = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs",
-            name=f"/aws/apigateway/{name}",
-            retention_in_days=s.log_retention_days,
-            opts=keep,
+            f"{name}-access-logs", retention_in_days=s.log_retention_days, opts=keep
         )
-        depends = []
-        if s.manage_api_gateway_account:
-            push_role = aws.iam.Role(
-                f"{name}-apigw-logs-role",
-                assume_role_policy=json.dumps(iam.assume_role("apigateway.amazonaws.com")),
-                managed_policy_arns=[
-                    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-                ],
-                opts=child,
-            )
-            depends.append(
-                aws.apigateway.Account(
-                    f"{name}-apigw-account", cloudwatch_role_arn=push_role.arn, opts=child
-                )
-            )
+        account = [self._api_gateway_account(name, child)] if s.manage_api_gateway_account else []
         self.stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=self.rest_api.id,
@@ -271,9 +255,10 @@ class ImageApi(pulumi.ComponentResource):
             xray_tracing_enabled=s.tracing,
             access_log_settings={
                 "destination_arn": self.access_log_group.arn,
-                "format": ACCESS_LOG_FORMAT,
+                "format": access_log_format(),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            # Access logging needs the account-wide CloudWatch role to be set first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=account),
         )
         self.method_settings = aws.apigateway.MethodSettings(
             f"{name}-throttling",
@@ -287,6 +272,33 @@ class ImageApi(pulumi.ComponentResource):
             },
             opts=child,
         )
+        self.api_key = None
+        self.invoke_policy = None
+        if iam_auth:
+            self.invoke_policy = aws.iam.Policy(
+                f"{name}-invoke",
+                description=f"Call every route of the {name} API (attach to its callers)",
+                policy=self.rest_api.execution_arn.apply(
+                    lambda arn: json.dumps(iam.invoke_api_policy(arn, s.stack))
+                ),
+                opts=child,
+            )
+        else:
+            self._api_key(name, child)
+        self.permission = aws.lambda_.Permission(
+            f"{name}-invoke-from-api",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/{s.stack}/*/*"),
+            opts=child,
+        )
+        self.api_base_url = self.stage.invoke_url
+        self.api_url = self.stage.invoke_url.apply(lambda url: f"{url}/images")
+
+    def _api_key(self, name: str, child: pulumi.ResourceOptions) -> None:
+        """The key every method requires, metered by a usage plan with a daily quota."""
+        s = self.settings
         self.api_key = aws.apigateway.ApiKey(
             f"{name}-key", name=f"{name}-key", enabled=True, opts=child
         )
@@ -308,12 +320,32 @@ class ImageApi(pulumi.ComponentResource):
             usage_plan_id=self.usage_plan.id,
             opts=child,
         )
-        self.permission = aws.lambda_.Permission(
-            f"{name}-invoke-from-api",
-            action="lambda:InvokeFunction",
-            function=self.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/{s.stack}/*/*"),
+
+    def _api_gateway_account(
+        self, name: str, child: pulumi.ResourceOptions
+    ) -> aws.apigateway.Account:
+        """The account-wide (per region) CloudWatch role of API Gateway; one stack owns it.
+
+        pulumi-aws 7 resets the account setting when this resource is destroyed, which stops
+        every stage's access logging in the account and region.
+        """
+        push_role = aws.iam.Role(
+            f"{name}-apigw-logs-role",
+            assume_role_policy=json.dumps(iam.assume_role("apigateway.amazonaws.com")),
             opts=child,
         )
-        self.api_url = self.stage.invoke_url.apply(lambda url: f"{url}/images")
+        # The actions of AWS's AmazonAPIGatewayPushToCloudWatchLogs, scoped to this account's
+        # log groups in this region instead of "*".
+        attachment = aws.iam.RolePolicy(
+            f"{name}-apigw-logs-policy",
+            role=push_role.id,
+            policy=pulumi.Output.all(self.partition, self.account_id).apply(
+                lambda a: json.dumps(iam.api_gateway_logs_policy(a[0], self.settings.region, a[1]))
+            ),
+            opts=child,
+        )
+        return aws.apigateway.Account(
+            f"{name}-apigw-account",
+            cloudwatch_role_arn=push_role.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+        )

@@ -1,7 +1,8 @@
 """Typed stack settings: ``pulumi.Config`` values, with defaults from the schema in Pulumi.yaml.
 
 The schema is the single source of defaults (the Pulumi CLI applies them on ``pulumi up``; the
-unit-test mocks do not, so this module reads them from the same file).
+unit-test mocks do not, so this module reads them from the same file). Every value AWS would
+refuse, or that would deploy something that silently misbehaves, is refused here, at preview.
 """
 
 from __future__ import annotations
@@ -18,11 +19,37 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE_PATH = ROOT / "service" / "catalogue.json"
 
+# Presigned URLs die with the credentials that signed them ("If you created a presigned URL using
+# a temporary token, then the URL expires when the token expires", S3 User Guide,
+# using-presigned-url). The Lambda signs with its execution role's session, whose duration "you
+# can't control" and which ignores the role's maximum session duration (Lambda Developer Guide,
+# lambda-intro-execution-role, "Session duration for temporary security credentials"). AWS
+# documents no longer lifetime for it, so promise no more than STS's default role session.
+MAX_URL_EXPIRY_SECONDS = 3600
+# CloudWatch Logs accepts only these (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+# The service's level names (service/config.py) -> Lambda's application log levels (TRACE, DEBUG,
+# INFO, WARN, ERROR, FATAL), which Lambda filters the function's JSON lines by.
+LAMBDA_LOG_LEVELS = {
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARN": "WARN",
+    "WARNING": "WARN",
+    "ERROR": "ERROR",
+}
+AUTHORIZATIONS = ("api_key", "iam")
+
 
 @lru_cache(maxsize=1)
+def project() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+
+
 def schema_defaults() -> dict[str, Any]:
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    return {key: spec.get("default") for key, spec in project["config"].items()}
+    return {key: spec.get("default") for key, spec in project()["config"].items()}
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +78,7 @@ class ImageApiSettings:
     reserved_concurrency: int
     throttle_rate_limit: int
     throttle_burst_limit: int
-    api_key_required: bool
+    authorization: str
     quota_per_day: int
     kms_encryption: bool
     tracing: bool
@@ -60,6 +87,8 @@ class ImageApiSettings:
     manage_api_gateway_account: bool
     cache_seeded_requests: bool
     log_level: str
+    alarm_email: str
+    monthly_budget_usd: int
 
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str, region: str) -> ImageApiSettings:
@@ -83,7 +112,7 @@ class ImageApiSettings:
             reserved_concurrency=get("reservedConcurrency", "get_int"),
             throttle_rate_limit=get("throttleRateLimit", "get_int"),
             throttle_burst_limit=get("throttleBurstLimit", "get_int"),
-            api_key_required=get("apiKeyRequired", "get_bool"),
+            authorization=get("authorization", "get"),
             quota_per_day=get("quotaPerDay", "get_int"),
             kms_encryption=get("kmsEncryption", "get_bool"),
             tracing=get("tracing", "get_bool"),
@@ -91,13 +120,48 @@ class ImageApiSettings:
             force_destroy=get("forceDestroy", "get_bool"),
             manage_api_gateway_account=get("manageApiGatewayAccount", "get_bool"),
             cache_seeded_requests=get("cacheSeededRequests", "get_bool"),
-            log_level=get("logLevel", "get"),
+            log_level=get("logLevel", "get").strip().upper(),
+            alarm_email=get("alarmEmail", "get").strip(),
+            monthly_budget_usd=get("monthlyBudgetUsd", "get_int"),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Refuse settings that would deploy a broken or unsafe API, before anything is created."""
+        self._check_models()
+        if not 4 <= self.lambda_timeout_seconds <= 28:
+            raise ValueError(
+                "imagegen:lambdaTimeoutSeconds must be 4..28: API Gateway cuts at 29 s and the"
+                " service needs 2 s beyond its model budget to store and answer"
+            )
+        if not 1 <= self.url_expiry_seconds <= MAX_URL_EXPIRY_SECONDS:
+            raise ValueError(
+                f"imagegen:urlExpirySeconds must be 1..{MAX_URL_EXPIRY_SECONDS}: URLs are signed"
+                " with the Lambda role's temporary credentials and die with them, and AWS"
+                " documents no longer lifetime for them; clients refresh with GET /images/url"
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                "imagegen:logRetentionDays must be one of CloudWatch Logs' values:"
+                f" {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        if self.log_level not in LAMBDA_LOG_LEVELS:
+            raise ValueError(
+                f"imagegen:logLevel must be one of {', '.join(LAMBDA_LOG_LEVELS)}"
+                f" (the service's levels), not {self.log_level!r}"
+            )
+        if self.authorization not in AUTHORIZATIONS:
+            raise ValueError(
+                f"imagegen:authorization must be one of {', '.join(AUTHORIZATIONS)},"
+                f" not {self.authorization!r}"
+            )
+        if self.monthly_budget_usd < 0:
+            raise ValueError("imagegen:monthlyBudgetUsd must be 0 (no budget) or more")
+        if self.monthly_budget_usd and not self.alarm_email:
+            raise ValueError("imagegen:monthlyBudgetUsd needs imagegen:alarmEmail to notify")
+
+    def _check_models(self) -> None:
         known = catalogue()
         for name in (*self.allowed_models, *self.enabled_retired_models, self.default_model):
             if name not in known:
@@ -108,11 +172,6 @@ class ImageApiSettings:
             raise ValueError(
                 f"imagegen:defaultModel {self.default_model} is not offered in {self.region};"
                 f" it is offered in {', '.join(known[self.default_model]['regions'])}"
-            )
-        if not 4 <= self.lambda_timeout_seconds <= 28:
-            raise ValueError(
-                "imagegen:lambdaTimeoutSeconds must be 4..28: API Gateway cuts at 29 s and the"
-                " service needs 2 s beyond its model budget to store and answer"
             )
         for name in self.allowed_models:
             if not self._offered_here(name):
@@ -125,6 +184,10 @@ class ImageApiSettings:
         """Served in the stack's region, or named by an inference profile that routes there."""
         model = catalogue()[name]
         return self.region in model["regions"] or name in model["inference_profiles"]
+
+    @property
+    def lambda_log_level(self) -> str:
+        return LAMBDA_LOG_LEVELS[self.log_level]
 
     @property
     def invocable_model_ids(self) -> tuple[str, ...]:

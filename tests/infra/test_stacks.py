@@ -12,11 +12,7 @@ from tests.infra.conftest import run_program, stack_config
 
 BUCKET = "aws:s3/bucket:Bucket"
 FUNCTION = "aws:lambda/function:Function"
-
-
-@pytest.fixture(params=["dev", "prod"])
-def run(request, dev, prod):
-    return {"dev": dev, "prod": prod}[request.param]
+ACCOUNT_SETTINGS = "aws:apigateway/account:Account"
 
 
 def test_bucket_blocks_every_kind_of_public_access(run):
@@ -68,17 +64,17 @@ def test_generated_images_expire_per_environment(dev, prod, stack, days):
 def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
     assert dev.one(BUCKET).inputs["forceDestroy"] is True
     assert prod.one(BUCKET).inputs["forceDestroy"] is False
-    assert dev.protected_names == []
-    assert {
+    assert not any(r.protect for r in dev.resources)
+    assert {r.name for r in prod.resources if r.protect} == {
         "imagegen-prod-images",
         "imagegen-prod-function-logs",
         "imagegen-prod-access-logs",
         "imagegen-prod-images-key",
-    } <= set(prod.protected_names)
+    }
 
 
 def test_lambda_policy_is_least_privilege(run):
-    statements = run.outputs["policy"]["Statement"]
+    statements = run.policy["Statement"]
     for statement in statements:
         actions = statement["Action"]
         assert all("*" not in action for action in actions), statement
@@ -99,14 +95,15 @@ def test_lambda_policy_is_least_privilege(run):
         "Action": ["s3:ListBucket"],
         "Resource": [f"arn:aws:s3:::imagegen-{run.stack}-images-abc123"],
     }
-    assert by_sid["WriteOwnLogs"]["Resource"][0].endswith(
-        f":log-group:/aws/lambda/imagegen-{run.stack}:*"
-    )
+    log_group = run.named(f"imagegen-{run.stack}-function-logs").inputs["name"]
+    assert by_sid["WriteOwnLogs"]["Resource"] == [
+        f"arn:aws:logs:{run.region}:123456789012:log-group:{log_group}:*"
+    ]
 
 
 def test_bedrock_grant_matches_the_stacks_allowed_models(dev, prod):
     def models(run):
-        by_sid = {s["Sid"]: s for s in run.outputs["policy"]["Statement"]}
+        by_sid = {s["Sid"]: s for s in run.policy["Statement"]}
         return {arn.rsplit("/", 1)[1] for arn in by_sid["InvokeConfiguredModels"]["Resource"]}
 
     assert models(dev) == {
@@ -119,7 +116,7 @@ def test_bedrock_grant_matches_the_stacks_allowed_models(dev, prod):
 
 def test_xray_only_when_tracing(dev, prod):
     def sids(run):
-        return {s["Sid"] for s in run.outputs["policy"]["Statement"]}
+        return {s["Sid"] for s in run.policy["Statement"]}
 
     assert "WriteTraces" not in sids(dev) and "WriteTraces" in sids(prod)
     assert prod.one(FUNCTION).inputs["tracingConfig"]["mode"] == "Active"
@@ -128,7 +125,7 @@ def test_xray_only_when_tracing(dev, prod):
 
 def test_kms_grant_only_with_kms(dev, prod):
     def sids(run):
-        return {s["Sid"] for s in run.outputs["policy"]["Statement"]}
+        return {s["Sid"] for s in run.policy["Statement"]}
 
     assert "UseBucketKey" in sids(prod) and "UseBucketKey" not in sids(dev)
 
@@ -187,38 +184,44 @@ def test_archive_holds_only_the_service_package(tmp_path: Path):
 def test_log_groups_have_retention_per_stack(dev, prod):
     def retention(run):
         return {
-            r.inputs["name"]: r.inputs["retentionInDays"]
+            r.name: r.inputs["retentionInDays"]
             for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")
         }
 
-    assert retention(dev) == {"/aws/lambda/imagegen-dev": 7, "/aws/apigateway/imagegen-dev": 7}
+    assert retention(dev) == {"imagegen-dev-function-logs": 7, "imagegen-dev-access-logs": 7}
     assert set(retention(prod).values()) == {90}
+
+
+def test_the_function_logs_to_the_stacks_own_log_group(run):
+    logging = run.one(FUNCTION).inputs["loggingConfig"]
+    assert logging["logGroup"] == run.named(f"imagegen-{run.stack}-function-logs").inputs["name"]
 
 
 def test_stage_has_json_access_logs_and_method_throttling(run):
     stage = run.one("aws:apigateway/stage:Stage").inputs
     assert stage["stageName"] == run.stack
-    assert json.loads(stage["accessLogSettings"]["format"])["requestId"] == "$context.requestId"
+    assert '"requestId": "$context.requestId"' in stage["accessLogSettings"]["format"]
+    access_logs = run.named(f"imagegen-{run.stack}-access-logs").inputs["name"]
+    assert stage["accessLogSettings"]["destinationArn"].endswith(f":log-group:{access_logs}")
     settings = run.one("aws:apigateway/methodSettings:MethodSettings").inputs
     assert settings["methodPath"] == "*/*"
     assert settings["settings"]["throttlingRateLimit"] > 0
     assert settings["settings"]["throttlingBurstLimit"] > 0
 
 
-def test_api_key_required_in_prod_and_optional_in_dev(dev, prod):
-    def security(run):
-        return [
-            op["security"] for ops in run.outputs["body"]["paths"].values() for op in ops.values()
-        ]
-
-    assert all(s == [{"api_key": []}] for s in security(prod))
-    assert all(s == [] for s in security(dev))
-    plan = prod.one("aws:apigateway/usagePlan:UsagePlan").inputs
-    assert plan["quotaSettings"] == {"limit": 5000, "period": "DAY"}
+@pytest.mark.parametrize(("stack", "quota"), [("dev", 50), ("prod", 5000)])
+def test_every_method_of_every_stack_requires_an_api_key_with_a_quota(dev, prod, stack, quota):
+    run = {"dev": dev, "prod": prod}[stack]
+    securities = [op["security"] for ops in run.body["paths"].values() for op in ops.values()]
+    assert securities and all(s == [{"api_key": []}] for s in securities)
+    plan = run.one("aws:apigateway/usagePlan:UsagePlan").inputs
+    assert plan["quotaSettings"] == {"limit": quota, "period": "DAY"}
+    key = run.one("aws:apigateway/usagePlanKey:UsagePlanKey").inputs
+    assert key["keyId"] == run.one("aws:apigateway/apiKey:ApiKey").id
 
 
 def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
-    body = run.outputs["body"]
+    body = run.body
     assert set(body["paths"]) == {"/images", "/images/url", "/models"}
     refresh = body["paths"]["/images/url"]["get"]
     assert refresh["x-amazon-apigateway-request-validator"] == "params"
@@ -244,14 +247,25 @@ def test_deployment_is_retriggered_when_the_api_definition_changes(run):
 def test_lambda_permission_is_scoped_to_this_apis_stage(run):
     permission = run.one("aws:lambda/permission:Permission").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
-    assert run.outputs["source_arn"] == (
+    assert permission["sourceArn"] == (
         f"arn:aws:execute-api:{run.region}:123456789012:api123/{run.stack}/*/*"
     )
 
 
-def test_outputs_include_the_api_url_and_the_key(run):
-    assert run.outputs["api_url"].endswith(f"/{run.stack}/images")
+def test_outputs_give_the_base_url_the_images_url_and_the_key(run):
+    base = f"https://api123.execute-api.{run.region}.amazonaws.com/{run.stack}"
+    assert run.outputs["api_base_url"] == base
+    assert run.outputs["api_url"] == f"{base}/images"
     assert run.outputs["api_key"] == "secret-api-key-value"
+    assert run.outputs["bucket_name"] == f"imagegen-{run.stack}-images-abc123"
+
+
+def test_at_most_one_stack_file_manages_account_wide_resources():
+    """Every Pulumi.<stack>.yaml, run as Pulumi would run it: one owner of account settings."""
+    stacks = [p.name.split(".")[1] for p in sorted(ROOT.glob("Pulumi.*.yaml"))]
+    assert {"dev", "prod"} <= set(stacks)
+    owners = [s for s in stacks if run_program(s).of_type(ACCOUNT_SETTINGS)]
+    assert len(owners) <= 1, f"{owners} all set the account-wide API Gateway CloudWatch role"
 
 
 def test_every_resource_is_named_for_its_stack(run):
