@@ -7,6 +7,7 @@ a one-line message, so the CLI and the MCP server can report it without a traceb
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +15,8 @@ from http.client import HTTPException
 from typing import Any
 
 WEB_SCHEMES = ("http", "https")
+API_URL_VARIABLE = "IMAGEGEN_API_URL"
+API_KEY_VARIABLE = "IMAGEGEN_API_KEY"
 # The keys openapi.yaml promises and the CLI and MCP server read.
 IMAGES_ANSWER = ("image_url", "images", "model", "model_id", "expires_at", "cost")
 COST = ("estimated_usd", "per_image_usd")
@@ -33,9 +36,14 @@ class ApiError(Exception):
 
 
 def require_web_url(url: str, what: str, code: str = "invalid_url") -> str:
-    """Refuse anything but an absolute http(s) URL: urllib would also read ``file:`` URLs."""
-    parts = urllib.parse.urlsplit(url if isinstance(url, str) else "")
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+    """Refuse anything but an absolute http(s) URL: urllib would also read ``file:`` URLs, and
+    a bracket or port out of range would only fail later, as a ValueError or "unreachable"."""
+    try:
+        parts = urllib.parse.urlsplit(url if isinstance(url, str) else "")
+        host, _ = parts.hostname, parts.port  # parsed on access: a bad port raises here
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise ApiError(0, code, f"the {what} {url!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in WEB_SCHEMES or not host:
         raise ApiError(0, code, f"the {what} {url!r} is not an http or https URL")
     return url
 
@@ -59,9 +67,20 @@ class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_WebOnlyRedirects)
 
 
-def stage_url(api: str) -> str:
+def stage_url(api: str, what: str = "API URL") -> str:
     """Accept either the stage URL or the full ``.../images`` URL."""
-    return require_web_url(api, "API URL").rstrip("/").removesuffix("/images")
+    return require_web_url(api, what).rstrip("/").removesuffix("/images")
+
+
+def configured_api(option: str | None) -> str | None:
+    """The stage URL from ``--api`` (``option``), else ``$IMAGEGEN_API_URL``, else None; checked
+    here so a typo fails at start, and the error says where the URL came from."""
+    if option:
+        return stage_url(option)
+    from_environment = os.environ.get(API_URL_VARIABLE)
+    if not from_environment:
+        return None
+    return stage_url(from_environment, f"API URL from {API_URL_VARIABLE}")
 
 
 def _error_of(exc: urllib.error.HTTPError) -> ApiError:
@@ -101,10 +120,13 @@ def _call(
             content_type = response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
         raise _error_of(exc) from None
-    except (OSError, HTTPException) as exc:  # URLError, refused, reset, timeout, bad port
-        raise ApiError(
-            0, "unreachable", f"cannot reach {api}: {getattr(exc, 'reason', exc)}"
-        ) from None
+    except (OSError, HTTPException) as exc:  # URLError, refused, reset, timeout
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):  # a slow API is up: "unreachable" would mislead
+            raise ApiError(
+                0, "timeout", f"no answer from {api} within {timeout:g} s (--timeout)"
+            ) from None
+        raise ApiError(0, "unreachable", f"cannot reach {api}: {reason}") from None
     try:
         return json.loads(raw)
     except ValueError:

@@ -2,19 +2,18 @@
 
 In one process the gateway, the handler, moto and the emulator share one interpreter lock, which
 caps the local stack at one core; a backing process gives the AWS side its own core. The child
-exits when its stdin closes, so it never outlives the stack that started it.
+exits when its stdin closes, so it never outlives the stack that started it, and ignores SIGINT:
+Ctrl-C in a terminal reaches the whole process group, and the parent decides when to stop it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import threading
-
-from devstack.bedrock_emulator import BedrockEmulatorServer
-from devstack.s3_server import S3Server
 
 
 class BackingProcess:
@@ -53,6 +52,10 @@ class BackingProcess:
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: no KeyboardInterrupt while moto loads
+    from devstack.bedrock_emulator import BedrockEmulatorServer
+    from devstack.s3_server import S3Server
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--serve-retired", action="store_true")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -17,7 +18,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from api_client import ApiError, download, get_image_url, get_models, post_images, stage_url
+from api_client import (
+    API_KEY_VARIABLE,
+    ApiError,
+    configured_api,
+    download,
+    get_image_url,
+    get_models,
+    post_images,
+)
 from service import config
 from service.catalogue import Range, default_catalogue
 from service.validation import FIELDS
@@ -28,6 +37,8 @@ CATALOGUE = default_catalogue()
 ASPECT_RATIOS = sorted({r for m in CATALOGUE.models for r in m.limits.size.aspect_ratios})
 OUTPUT_FORMATS = sorted({f for m in CATALOGUE.models for f in m.limits.output_formats})
 STYLE_PRESETS = sorted({p for m in CATALOGUE.models for p in m.limits.style_presets})
+REGIONS = sorted({r for m in CATALOGUE.models for r in m.regions})
+DEFAULT_REGION = "us-west-2"  # devstack.stack.LOCAL_REGION; importing that module loads moto
 # The variables the service reads (service/config.py names each one), not the clients' own
 # IMAGEGEN_API_URL / IMAGEGEN_API_KEY / IMAGEGEN_MCP_*; the local stack makes its own bucket.
 SERVICE_SETTINGS = frozenset(
@@ -36,13 +47,16 @@ SERVICE_SETTINGS = frozenset(
 
 
 class Parser(argparse.ArgumentParser):
-    """Usage mistakes get one line on stderr and exit status 1, like every other CLI error."""
+    """Usage mistakes get one line on stderr and exit status 1, like every other CLI error (also
+    the parser of ``imagegen-mcp``)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
+    """A ``--port`` value: 0-65535, checked here so a bad one is a usage error, not a traceback
+    from bind()."""
     try:
         port = int(text)
     except ValueError:
@@ -52,24 +66,45 @@ def _port(text: str) -> int:
     return port
 
 
-def _seconds(text: str) -> float:
+def _finite(text: str, unit: str = "") -> float:
+    """A number option: float() also reads 'nan' and 'inf', which no option can mean."""
     try:
-        seconds = float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} seconds must be 0 or more")
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number{unit}")
+    return value
+
+
+def _latency(text: str) -> float:
+    seconds = _finite(text, " of seconds")
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, not {text}")
     return seconds
 
 
-def _timeout(text: str) -> float:
-    seconds = _seconds(text)
-    if seconds == 0:
-        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+def timeout_seconds(text: str) -> float:
+    """A ``--timeout`` value (also ``imagegen-mcp``'s): waiting 0 seconds would never work."""
+    seconds = _finite(text, " of seconds")
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
     return seconds
 
 
-def _version() -> str:
+def prepare_output_directory(path: Path) -> str | None:
+    """Create ``path`` now, so a file in the way or a read-only parent is reported before any
+    image is paid for; returns what is wrong, or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"{path} exists and is not a directory"
+    except OSError as exc:
+        return f"cannot create the directory {path}: {exc.strerror}"
+    return None
+
+
+def package_version() -> str:
     try:
         return metadata.version("imagegen")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
@@ -92,17 +127,25 @@ def _serve_env(serve_retired: bool) -> dict[str, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT (exit 130, the shell's status for Ctrl-C) or SIGTERM (exit 0)."""
     from devstack.stack import LocalStack
 
     stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     env = _serve_env(args.serve_retired)
     try:
         stack = LocalStack(
             args.host,
             args.port,
             env=env,
+            region=args.region,
             api_keys=tuple(args.api_key),
             serve_retired=args.serve_retired,
             latency_seconds=args.latency,
@@ -121,7 +164,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
         print("stopped", file=sys.stderr, flush=True)
-    return 0
+    return EXIT_INTERRUPTED if received[0] == signal.SIGINT else 0
 
 
 def _print_serving(url: str, settings: list[str], keys: bool) -> None:
@@ -181,14 +224,21 @@ class Target(NamedTuple):
     local: bool
 
 
+def _remote(args: argparse.Namespace) -> Target | None:
+    """``--api`` or ``$IMAGEGEN_API_URL`` (a typo fails here, before any progress output)."""
+    api = configured_api(args.api)
+    if api is None:
+        return None
+    return Target(api, args.api_key or os.environ.get(API_KEY_VARIABLE), local=False)
+
+
 @contextmanager
 def _target(args: argparse.Namespace) -> Iterator[Target]:
-    """``--api``/``$IMAGEGEN_API_URL``, or a local stack started here and stopped on the way out
-    (also on Ctrl-C)."""
-    api = args.api or os.environ.get("IMAGEGEN_API_URL")
-    if api:
-        stage_url(api)  # a typo fails here, before any progress output
-        yield Target(api, args.api_key or os.environ.get("IMAGEGEN_API_KEY"), local=False)
+    """The API given, or a local stack started here and stopped on the way out (also on
+    Ctrl-C)."""
+    remote = _remote(args)
+    if remote:
+        yield remote
         return
     from devstack.stack import LocalStack
 
@@ -208,7 +258,6 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for image in result["images"]:
         path = out_dir / Path(image["key"]).name  # the key already ends in the right extension
@@ -218,6 +267,9 @@ def _save(result: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    problem = prepare_output_directory(Path(args.out))
+    if problem:
+        args.parser.error(f"argument --out: {problem}")
     body = _request_body(args)
     label = f"generating with {body.get('model', 'the default model')}"
     with _target(args) as target:
@@ -290,8 +342,13 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _url(args: argparse.Namespace) -> int:
-    with _target(args) as target:
-        answer = get_image_url(target.url, args.key, target.api_key, timeout=args.timeout)
+    target = _remote(args)
+    if target is None:  # a local stack started for this command would hold no images yet
+        args.parser.error(
+            "needs --api URL or IMAGEGEN_API_URL: a fresh local stack has no earlier images"
+            " (run `imagegen serve` and pass --api http://127.0.0.1:8080)"
+        )
+    answer = get_image_url(target.url, args.key, target.api_key, timeout=args.timeout)
     if args.json:
         _print_json(answer)
     else:
@@ -308,16 +365,17 @@ def _support(limit: str) -> str:
     return ", ".join(f"{a} {r.min:g}-{r.max:g} (default {r.default:g})" for a, r in ranges)
 
 
-def _add_api_options(parser: argparse.ArgumentParser, timeout: float) -> None:
-    parser.add_argument(
-        "--api",
-        metavar="URL",
-        help="stage URL of a deployed API (default: $IMAGEGEN_API_URL, else a local stack)",
-    )
+LOCAL_STACK_API_HELP = (
+    "stage URL of a deployed API (default: $IMAGEGEN_API_URL, else a local stack for this command)"
+)
+
+
+def _add_api_options(parser: argparse.ArgumentParser, timeout: float, api_help: str) -> None:
+    parser.add_argument("--api", metavar="URL", help=api_help)
     parser.add_argument("--api-key", metavar="KEY", help="its API key (default: $IMAGEGEN_API_KEY)")
     parser.add_argument(
         "--timeout",
-        type=_timeout,
+        type=timeout_seconds,
         default=timeout,
         metavar="SECONDS",
         help="how long to wait for the API, in seconds (default: %(default)s)",
@@ -339,9 +397,16 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--port",
-        type=_port,
+        type=port_number,
         default=8080,
         help="TCP port, 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--region",
+        choices=REGIONS,
+        default=DEFAULT_REGION,
+        help="the AWS region to emulate: models answer only where Bedrock offers them "
+        "(default: %(default)s)",
     )
     serve.add_argument(
         "--serve-retired",
@@ -351,7 +416,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--latency",
-        type=_seconds,
+        type=_latency,
         default=0.0,
         metavar="SECONDS",
         help="emulated model latency in seconds (default: %(default)s)",
@@ -364,7 +429,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="require this x-api-key, like a stage with API keys; repeat for several "
         "(default: none; $IMAGEGEN_API_KEY is not read)",
     )
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, parser=serve)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -375,7 +440,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "duration of the command. Which options a model takes: imagegen models.",
     )
     gen.add_argument("prompt", help="what to draw")
-    _add_api_options(gen, timeout=60.0)
+    _add_api_options(gen, timeout=60.0, api_help=LOCAL_STACK_API_HELP)
     gen.add_argument(
         "--out",
         default="generated",
@@ -410,7 +475,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     gen.add_argument(
         "--cfg-scale",
         dest="cfg_scale",
-        type=float,
+        type=_finite,
         metavar="SCALE",
         help="how closely to follow the prompt; only " + _support("cfg_scale"),
     )
@@ -444,7 +509,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         choices=OUTPUT_FORMATS,
         help="image format (default: the model's first, png); not every model takes every one",
     )
-    gen.set_defaults(func=_generate)
+    gen.set_defaults(func=_generate, parser=gen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -452,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imagegen",
         description="Run the local stack, or generate images locally or through a deployed API.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_generate(sub)
@@ -461,25 +526,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the models an API serves, with limits and prices",
         description="The models the API serves: status, whether usable, limits, price estimate.",
     )
-    _add_api_options(models, timeout=30.0)
-    models.set_defaults(func=_models)
+    _add_api_options(models, timeout=30.0, api_help=LOCAL_STACK_API_HELP)
+    models.set_defaults(func=_models, parser=models)
     url = sub.add_parser(
         "url",
         help="print a fresh URL for an image generated earlier",
-        description="A fresh presigned URL for an image's key (URLs expire, images stay).",
+        description="A fresh presigned URL for an image's key (URLs expire, images stay), from "
+        "the API that generated the image.",
     )
     url.add_argument("key", help="the image's key, e.g. images/2026/11/25/3f9c....png")
-    _add_api_options(url, timeout=30.0)
-    url.set_defaults(func=_url)
+    _add_api_options(
+        url,
+        timeout=30.0,
+        api_help="stage URL of the API that generated the image, e.g. http://127.0.0.1:8080 "
+        "for imagegen serve (default: $IMAGEGEN_API_URL; required)",
+    )
+    url.set_defaults(func=_url, parser=url)
     return parser
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Like ``parse_args``, but an unknown option after a command points to that command's
+    ``--help``, where the option it was meant to be is listed."""
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _explain(exc: ApiError) -> str:
+    """The API's error, with a hint where the fix is on our side of the call."""
+    if exc.status == 403:
+        return f"{exc} (check --api-key or {API_KEY_VARIABLE})"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return args.func(args)
     except ApiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_explain(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,3 +1,5 @@
+import sys
+
 from mcp_server.server import main
 
-main()
+sys.exit(main())

@@ -58,11 +58,13 @@ class DirectBackend:
 
 
 class RemoteBackend:
-    """Calls a deployed REST API, so an assistant needs no AWS credentials."""
+    """Calls a deployed REST API, so an assistant needs no AWS credentials. ``timeout`` (the
+    server's ``--timeout``) bounds the calls that take none."""
 
-    def __init__(self, api_url: str, api_key: str | None) -> None:
+    def __init__(self, api_url: str, api_key: str | None, timeout: float) -> None:
         self.api_url = api_url
         self.api_key = api_key
+        self.timeout = timeout
 
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
@@ -72,12 +74,12 @@ class RemoteBackend:
 
     def models(self) -> dict[str, Any]:
         try:
-            return client.get_models(self.api_url, self.api_key)
+            return client.get_models(self.api_url, self.api_key, self.timeout)
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
     def image_url(self, key: str) -> str:
         try:
-            return client.get_image_url(self.api_url, key, self.api_key)["url"]
+            return client.get_image_url(self.api_url, key, self.api_key, self.timeout)["url"]
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc

@@ -141,26 +141,43 @@ def build_app(
     return BearerTokenMiddleware(app, token)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before uvicorn starts so that a busy port or an address not on
+    this machine is one OSError: uvicorn reports it among the log lines of its start and stop."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart binds at once
+        listener.bind((host, port))
+        listener.listen()
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
 def serve(
-    server: MCPServer, host: str, port: int, token: str | None, allowed_hosts: Sequence[str] = ()
+    server: MCPServer,
+    listener: socket.socket,
+    host: str,
+    token: str | None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
+    """Serve on ``listener`` (``listen(host, ...)``) until SIGINT (a KeyboardInterrupt once
+    uvicorn has shut down) or SIGTERM."""
     app = build_app(server, host, token, allowed_hosts)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     original_startup = uv.startup
 
     async def startup(sockets=None) -> None:
-        await original_startup(sockets)
-        for listener in uv.servers:
-            for sock in listener.sockets:
-                bound_host, bound_port = sock.getsockname()[:2]
-                print(
-                    f"imagegen MCP listening on http://{url_host(bound_host)}:{bound_port}/mcp",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        await original_startup(sockets)  # the app has started: requests are served from now on
+        bound_host, bound_port = listener.getsockname()[:2]
+        print(
+            f"imagegen MCP listening on http://{url_host(bound_host)}:{bound_port}/mcp",
+            file=sys.stderr,
+            flush=True,
+        )
         names = ", ".join(sorted(bound_names(host)) + list(allowed_hosts))
         print(f"  accepting Host: {names} (more with --allowed-host)", file=sys.stderr, flush=True)
 
     uv.startup = startup
-    uv.run()
+    uv.run(sockets=[listener])

@@ -4,10 +4,11 @@ The tool schema is built from ``service``'s model catalogue and every request is
 the service itself (in-process or behind the REST API), so limits live in one place.
 """
 
-import argparse
 import base64
 import json
 import os
+import sys
+from argparse import Namespace
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,11 +26,19 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, T
 from pydantic import Field
 
 import api_client as client
+from devstack.cli import (
+    EXIT_INTERRUPTED,
+    Parser,
+    package_version,
+    port_number,
+    prepare_output_directory,
+    timeout_seconds,
+)
 from mcp_server.arguments import strict_tool
 from mcp_server.backends import Backend, BackendError, DirectBackend, RemoteBackend
 from mcp_server.preview import make_preview
 from service.catalogue import ModelSpec, Range, default_catalogue
-from service.config import BUCKET, DEFAULT_MAX_IMAGES, MAX_IMAGES, ConfigError
+from service.config import BUCKET, DEFAULT_MAX_IMAGES, MAX_IMAGES, REGION, ConfigError, Settings
 
 CATALOGUE = default_catalogue()
 _TODAY = datetime.now(UTC).date()
@@ -56,15 +65,25 @@ MODEL_HELP = "; ".join(
 
 
 def _deployment_max_images() -> int:
-    """``IMAGEGEN_MAX_IMAGES`` as the service reads it; a bad value is the service's to report."""
-    raw = os.environ.get(MAX_IMAGES, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) >= 1 else DEFAULT_MAX_IMAGES
+    """``IMAGEGEN_MAX_IMAGES`` by ``service.config``'s rules; a bad value raises ConfigError
+    naming it. The probe's other settings are valid placeholders, so only this one can fail."""
+    probe = {BUCKET: "imagegen-mcp", REGION: "us-west-2"}
+    if MAX_IMAGES in os.environ:
+        probe[MAX_IMAGES] = os.environ[MAX_IMAGES]
+    return Settings.from_env(probe, CATALOGUE).max_images
 
 
-# The schema's limit is the one a request meets: the largest model's, capped by the deployment.
-MAX_IMAGES_PER_REQUEST = min(
-    max(m.limits.max_images for m in CATALOGUE.models), _deployment_max_images()
-)
+def _schema_max_images() -> int:
+    """The limit a request meets: the largest model's, capped by the deployment (the default
+    cap while the setting is bad: ``main`` refuses to start then)."""
+    try:
+        deployment = _deployment_max_images()
+    except ConfigError:
+        deployment = DEFAULT_MAX_IMAGES
+    return min(max(m.limits.max_images for m in CATALOGUE.models), deployment)
+
+
+MAX_IMAGES_PER_REQUEST = _schema_max_images()
 
 
 def _label(model: ModelSpec) -> str:
@@ -114,21 +133,16 @@ class AppContext:
     options: Options
 
 
-OPTIONS = Options(
-    output_dir=Path(os.environ["IMAGEGEN_MCP_OUTPUT_DIR"])
-    if os.environ.get("IMAGEGEN_MCP_OUTPUT_DIR")
-    else None,
-    structured=os.environ.get("IMAGEGEN_MCP_STRUCTURED_OUTPUT", "1") != "0",
-)
+OPTIONS = Options(structured=os.environ.get("IMAGEGEN_MCP_STRUCTURED_OUTPUT", "1") != "0")
 
 
 @asynccontextmanager
 async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
     """Remote API if configured, else the service in-process; a local stack if neither is set."""
-    api_url = OPTIONS.api_url or os.environ.get("IMAGEGEN_API_URL")
+    api_url = client.configured_api(OPTIONS.api_url)
     if api_url:
-        api_key = OPTIONS.api_key or os.environ.get("IMAGEGEN_API_KEY")
-        yield AppContext(RemoteBackend(api_url, api_key), OPTIONS)
+        api_key = OPTIONS.api_key or os.environ.get(client.API_KEY_VARIABLE)
+        yield AppContext(RemoteBackend(api_url, api_key, OPTIONS.timeout_seconds), OPTIONS)
         return
     if os.environ.get(BUCKET):
         yield AppContext(DirectBackend(), OPTIONS)
@@ -301,7 +315,7 @@ async def generate_image(
         content += _image_content(image, blob)
         entry = dict(image)
         if app.options.output_dir:
-            entry["path"] = str(_save(app.options.output_dir, image, blob))
+            entry.update(_save(app.options.output_dir, image, blob))
         images.append(entry)
     structured = None
     if app.options.structured:
@@ -342,14 +356,16 @@ def _image_content(image: dict[str, Any], blob: bytes) -> list:
     ]
 
 
-def _save(directory: Path, image: dict[str, Any], blob: bytes) -> Path:
+def _save(directory: Path, image: dict[str, Any], blob: bytes) -> dict[str, str]:
+    """``{"path": ...}``, or ``{"not_saved": why}``: the image was made (and paid for), so a
+    full disk or a removed directory costs the copy, not the preview and link."""
     path = directory / Path(image["key"]).name
     try:
         directory.mkdir(parents=True, exist_ok=True)
         path.write_bytes(blob)
     except OSError as exc:
-        raise ToolError(f"could not save the image to {directory}: {exc.strerror}") from exc
-    return path
+        return {"not_saved": f"not saved to {directory}: {exc.strerror}"}
+    return {"path": str(path)}
 
 
 def _summary(answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
@@ -361,6 +377,7 @@ def _summary(answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
         + [
             f"- {i['width']}x{i['height']} seed {i['seed']}: {i['url']}"
             + (f" (saved to {i['path']})" if "path" in i else "")
+            + (f" ({i['not_saved']})" if "not_saved" in i else "")
             for i in images
         ]
         + [f"Note: {n}" for n in answer.get("notes", [])]
@@ -392,6 +409,7 @@ async def get_image_url(
 
 server = MCPServer(
     "imagegen",
+    version=package_version(),
     instructions=(
         "Generate images from text with Amazon Bedrock models. Call list_models for limits. "
         "generate_image returns a small preview, a link to the full image (expires), and the "
@@ -402,16 +420,26 @@ server = MCPServer(
 )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from mcp_server.http import allowed_host, serve  # uvicorn and starlette: for HTTP only
+DESCRIPTION = (
+    "MCP server for imagegen: the generate_image, list_models and get_image_url tools for AI "
+    "assistants, over stdio (the default) or streamable HTTP."
+)
 
-    parser = argparse.ArgumentParser(prog="imagegen-mcp", description=__doc__)
+
+def _parser() -> Parser:
+    from mcp_server.http import allowed_host  # uvicorn and starlette: for HTTP only
+
+    parser = Parser(prog="imagegen-mcp", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     parser.add_argument(
         "--host", default="127.0.0.1", help="HTTP: address to listen on (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=8765, help="HTTP: TCP port, 0 picks one (default: %(default)s)"
+        "--port",
+        type=port_number,
+        default=8765,
+        help="HTTP: TCP port, 0 picks one (default: %(default)s)",
     )
     parser.add_argument(
         "--token",
@@ -428,23 +456,71 @@ def main(argv: list[str] | None = None) -> None:
         help="HTTP: also accept this Host/Origin (a name or address clients use, e.g. behind a "
         "proxy; IPv6 as [::1]:8765); repeatable. The bound addresses are always accepted",
     )
-    parser.add_argument("--api", help="deployed REST API URL (default $IMAGEGEN_API_URL)")
-    parser.add_argument("--api-key", help="its API key (default $IMAGEGEN_API_KEY)")
-    parser.add_argument("--output-dir", type=Path, help="also save full images here")
+    parser.add_argument("--api", help="deployed REST API URL (default: $IMAGEGEN_API_URL)")
+    parser.add_argument("--api-key", help="its API key (default: $IMAGEGEN_API_KEY)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=os.environ.get("IMAGEGEN_MCP_OUTPUT_DIR") or None,
+        metavar="DIR",
+        help="also save full images here, created if missing (default: $IMAGEGEN_MCP_OUTPUT_DIR)",
+    )
     parser.add_argument(
         "--no-structured-output",
         action="store_true",
         help="omit structured content (some clients then hide images)",
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per generation")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for each generation, in seconds (default: %(default)s)",
+    )
+    return parser
+
+
+def _configure(parser: Parser, args: Namespace) -> None:
+    """Set ``OPTIONS``, refusing at start what would otherwise fail every call."""
+    try:
+        client.configured_api(args.api)
+        _deployment_max_images()
+    except client.ApiError as exc:
+        parser.error(exc.message)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if args.output_dir and (problem := prepare_output_directory(args.output_dir)):
+        parser.error(f"argument --output-dir: {problem}")
     OPTIONS.api_url, OPTIONS.api_key = args.api, args.api_key
     OPTIONS.timeout_seconds = args.timeout
-    if args.output_dir:
-        OPTIONS.output_dir = args.output_dir
+    OPTIONS.output_dir = args.output_dir
     if args.no_structured_output:
         OPTIONS.structured = False
-    if args.transport == "stdio":
-        server.run()
-        return
-    serve(server, args.host, args.port, args.token, args.allowed_host)
+
+
+def _serve_http(parser: Parser, args: Namespace) -> None:
+    from mcp_server.http import listen, serve
+
+    try:
+        listener = listen(args.host, args.port)
+    except OSError as exc:  # a busy port, an address not on this machine, an unknown name
+        reason = exc.strerror or exc
+        parser.exit(
+            1, f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {reason}\n"
+        )
+    serve(server, listener, args.host, args.token, args.allowed_host)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure(parser, args)
+    try:
+        if args.transport == "http":
+            _serve_http(parser, args)
+        else:
+            server.run()
+    except KeyboardInterrupt:  # Ctrl-C, after the transport has shut down
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

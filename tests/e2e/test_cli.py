@@ -88,6 +88,37 @@ def test_serve_retired_makes_retired_models_usable_end_to_end():
         assert answer["model"] == "sdxl" and http("GET", answer["image_url"])[0] == 200
 
 
+def test_ctrl_c_on_serve_exits_130_without_a_traceback_from_any_process():
+    """Ctrl-C in a terminal signals the whole foreground process group: serve and its backing
+    process (S3 + emulator) both get SIGINT."""
+    with subprocess.Popen(
+        [*IMAGEGEN, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
+    ) as proc:
+        try:
+            assert proc.stdout.readline().startswith("imagegen local stack listening on ")
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert proc.returncode == 130 and stderr.splitlines()[-1] == "stopped"
+
+
+def test_serve_region_emulates_the_models_offered_there():
+    with serving("--serve-retired", "--region", "us-east-1") as url:
+        assert json.loads(http("GET", f"{url}/health")[2])["region"] == "us-east-1"
+        status, _, answer = post_json(f"{url}/images", {"prompt": "a fox", "model": "nova-canvas"})
+        assert status == 200 and http("GET", answer["image_url"])[0] == 200
+        status, _, refused = post_json(f"{url}/images", {"prompt": "a fox"})
+    assert status == 503 and refused["error"]["code"] == "model_unavailable"  # us-west-2 only
+
+
 def test_serve_with_api_keys_requires_one_of_them():
     with serving("--api-key", "k1", "--api-key", "k2") as url:
         body = json.dumps({"prompt": "a fox"}).encode()
@@ -112,12 +143,38 @@ def test_serve_on_a_busy_port_says_so_in_one_line():
         ["serve", "--port", "-1"],
         ["serve", "--port", "eighty"],
         ["serve", "--latency", "-1"],
+        ["serve", "--region", "mars"],
         ["models", "--timeout", "0"],
         ["generate"],
     ],
 )
 def test_usage_mistakes_are_one_line_errors(args: list[str]):
     assert_one_line_error(imagegen(*args), f"imagegen {args[0]}: error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["models", "--timeout", "0"], "--timeout: must be more than 0 seconds, not 0"),
+        (["models", "--timeout", "-1"], "--timeout: must be more than 0 seconds, not -1"),
+        (["url", "k", "--timeout", "nan"], "--timeout: 'nan' is not a finite number of seconds"),
+        (["models", "--timeout", "inf"], "--timeout: 'inf' is not a finite number of seconds"),
+        (["models", "--timeout", "soon"], "--timeout: 'soon' is not a finite number of seconds"),
+        (["serve", "--latency", "-1"], "--latency: must be 0 seconds or more, not -1"),
+        (["serve", "--latency", "nan"], "--latency: 'nan' is not a finite number of seconds"),
+        (["generate", "a", "--cfg-scale", "nan"], "--cfg-scale: 'nan' is not a finite number"),
+        (["generate", "a", "--cfg-scale", "inf"], "--cfg-scale: 'inf' is not a finite number"),
+    ],
+)
+def test_number_options_are_finite_and_checked_one_way(args: list[str], expected: str):
+    assert_one_line_error(imagegen(*args), f"imagegen {args[0]}: error: argument {expected} (see")
+
+
+def test_an_unknown_option_after_a_command_points_to_that_command_s_help():
+    result = imagegen("generate", "a fox", "--promt", "x")
+    assert_one_line_error(
+        result, "unrecognized arguments: --promt x (see imagegen generate --help)"
+    )
 
 
 def test_serve_names_a_bad_setting_from_the_environment():
@@ -140,6 +197,8 @@ def test_help_shows_choices_defaults_and_units():
     assert "sdxl 0-35" in generate  # --cfg-scale names the models that take it
     serve = imagegen("serve", "--help", env=wide).stdout
     assert "(default: 8080)" in serve and "0 picks a free one" in serve
+    assert "{ap-northeast-1,eu-west-1,us-east-1,us-west-2}" in serve  # the catalogue's regions
+    assert "(default: us-west-2)" in serve
 
 
 def test_generate_without_api_starts_a_local_stack_and_saves_the_image(tmp_path: Path):
@@ -209,6 +268,14 @@ def test_url_prints_a_fresh_url_for_an_earlier_image(stack, tmp_path: Path):
     assert http("GET", result.stdout.strip())[0] == 200 and "expires " in result.stderr
     as_json = json.loads(imagegen("url", key, "--api", stack.url, "--json").stdout)
     assert as_json["key"] == key
+
+
+def test_url_without_an_api_explains_why_it_needs_one():
+    """A local stack started for the command would be empty: it could only answer 404."""
+    result = imagegen("url", "images/2026/11/25/3f9c.png")
+    assert_one_line_error(result, "imagegen url: error: needs --api URL or IMAGEGEN_API_URL")
+    assert "imagegen serve" in result.stderr and "--api http://127.0.0.1:8080" in result.stderr
+    assert "starting a local stack" not in result.stderr
 
 
 def test_url_for_an_unknown_key_is_a_one_line_error(stack):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack import cli
+from devstack.stack import LocalStack
 from tests.e2e.stub_api import Answer, images_answer, images_payload, json_answer, stub_api
 from tests.e2e.test_cli import IMAGEGEN, assert_one_line_error, clean_env, imagegen
 
@@ -19,6 +20,20 @@ HTML = {"Content-Type": "text/html"}
 def test_an_api_that_is_not_an_http_url(api: str, tmp_path: Path):
     result = imagegen("generate", "a cat", "--api", api, "--out", str(tmp_path))
     assert_one_line_error(result, f"the API URL '{api}' is not an http or https URL")
+
+
+@pytest.mark.parametrize(
+    ("api", "reason"),
+    [("http://[::1", "Invalid IPv6 URL"), ("http://127.0.0.1:99999", "Port out of range 0-65535")],
+)
+def test_an_api_url_that_does_not_parse(api: str, reason: str):
+    result = imagegen("models", "--api", api)
+    assert_one_line_error(result, f"invalid_url: the API URL '{api}' is not a valid URL ({reason})")
+
+
+def test_a_bad_api_url_from_the_environment_says_where_it_came_from():
+    result = imagegen("models", env=clean_env(IMAGEGEN_API_URL="http://[::1"))
+    assert_one_line_error(result, "the API URL from IMAGEGEN_API_URL 'http://[::1' is not a valid")
 
 
 @pytest.mark.parametrize(
@@ -51,6 +66,32 @@ def test_an_unreachable_api():
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"
         result = imagegen("models", "--api", url)
     assert_one_line_error(result, f"unreachable: cannot reach {url}")
+
+
+def test_a_slow_api_is_a_timeout_not_unreachable():
+    with stub_api({"/models": json_answer({})}, hold=True) as api:  # never answers in time
+        result = imagegen("models", "--api", api.url, "--timeout", "0.5")
+        assert api.received.is_set()
+    assert_one_line_error(result, f"timeout: no answer from {api.url} within 0.5 s (--timeout)")
+
+
+def test_a_forbidden_answer_hints_at_the_api_key():
+    with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}, api_keys=("right",)) as stack:
+        wrong = imagegen("models", "--api", stack.url, "--api-key", "wrong")
+        right = imagegen("models", "--api", stack.url, env=clean_env(IMAGEGEN_API_KEY="right"))
+    assert_one_line_error(wrong, "403 forbidden: ")
+    assert wrong.stderr.rstrip().endswith("(check --api-key or IMAGEGEN_API_KEY)")
+    assert right.returncode == 0, right.stderr
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_api_is_called(tmp_path: Path):
+    out = tmp_path / "generated"
+    out.write_text("not a directory")
+    with stub_api({"/images": images_answer("http://unused")}) as api:
+        result = imagegen("generate", "a cat", "--api", api.url, "--out", str(out))
+        assert not api.received.is_set()  # no model call paid for an image that cannot be saved
+    assert_one_line_error(result, f"argument --out: {out} exists and is not a directory")
+    assert out.read_text() == "not a directory"
 
 
 @pytest.mark.parametrize(

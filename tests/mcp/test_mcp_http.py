@@ -2,6 +2,8 @@
 addresses, the official client with a bearer token."""
 
 import argparse
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,17 +19,21 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from mcp_server.http import allowed_host, build_app
 from mcp_server.server import server
+from tests.e2e.test_cli import assert_one_line_error
 from tests.mcp.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
 TOKEN = "s3cret"
 
 
+MCP_HTTP = [sys.executable, "-m", "mcp_server", "--transport", "http"]
+
+
 @contextmanager
 def mcp_over_http(*args: str) -> Iterator[str]:
     """``imagegen-mcp --transport http --port 0 ARGS``; yields the URL it prints."""
     with subprocess.Popen(
-        [sys.executable, "-m", "mcp_server", "--transport", "http", "--port", "0", *args],
+        [*MCP_HTTP, "--port", "0", *args],
         env=clean_env(),
         stderr=subprocess.PIPE,
         text=True,
@@ -88,6 +94,44 @@ def test_http_transport_refuses_requests_without_the_token(http_server):
     assert caught.value.code == 401
     health = http_server.replace("/mcp", "/health")
     assert urllib.request.urlopen(health).status == 200
+
+
+def test_a_busy_port_is_one_line_before_serving():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*MCP_HTTP, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=clean_env(),
+        )
+    expected = f"imagegen-mcp: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert_one_line_error(result, expected)
+    assert "listening on" not in result.stderr
+
+
+def test_ctrl_c_stops_the_http_server_cleanly_with_status_130():
+    with subprocess.Popen(
+        [*MCP_HTTP, "--port", "0"],
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
+    ) as proc:
+        try:
+            while "listening on" not in (line := proc.stderr.readline()):
+                assert line, "server exited"
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert proc.returncode == 130 and stderr.splitlines()[-1] == "interrupted"
 
 
 def test_non_loopback_http_needs_a_token():
