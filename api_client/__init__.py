@@ -21,6 +21,7 @@ API_KEY_VARIABLE = "IMAGEGEN_API_KEY"
 IMAGES_ANSWER = ("image_url", "images", "model", "model_id", "expires_at", "cost")
 COST = ("estimated_usd", "per_image_usd")
 IMAGE = ("url", "key", "width", "height", "seed", "content_type", "bytes")
+IMAGE_TYPES = {"url": str, "key": str, "content_type": str, "width": int, "height": int}
 URL_ANSWER = ("url", "key", "expires_at")
 MODELS_ANSWER = ("default_model", "models")
 MODEL = ("alias", "id", "family", "status", "usable", "limits")
@@ -64,7 +65,21 @@ class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_WebOnlyRedirects)
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """API Gateway never redirects an API call; following one would hand the API key (and the
+    prompt) to whatever host the redirect names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        raise ApiError(
+            code,
+            "unexpected_answer",
+            f"the API redirected to {newurl!r}; an imagegen API never"
+            " redirects, so the request was not repeated there",
+        )
+
+
+_OPENER = urllib.request.build_opener(_WebOnlyRedirects)  # image downloads
+_API_OPENER = urllib.request.build_opener(_NoRedirects)  # API calls: they carry the key
 
 
 def stage_url(api: str, what: str = "API URL") -> str:
@@ -115,7 +130,7 @@ def _call(
         url, data=data, headers=headers, method="GET" if body is None else "POST"
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _API_OPENER.open(request, timeout=timeout) as response:
             raw, status = response.read(), response.status
             content_type = response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
@@ -154,6 +169,15 @@ def _expect_list(answer: dict[str, Any], name: str, keys: tuple[str, ...], api: 
         _expect(item, keys, f"an entry of '{name}'", api)
 
 
+def _expect_images(answer: dict[str, Any], api: str) -> None:
+    """Images are saved under their key's name and fetched by URL: both must be what they say."""
+    _expect_list(answer, "images", IMAGE, api)
+    for image in answer["images"]:
+        wrong = [k for k, kind in IMAGE_TYPES.items() if not isinstance(image[k], kind)]
+        if wrong or isinstance(image["width"], bool) or not image["key"].rsplit("/", 1)[-1]:
+            raise ApiError(0, "unexpected_answer", f"an image from {api} has a malformed {wrong}")
+
+
 def post_images(
     api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
@@ -161,7 +185,7 @@ def post_images(
         _call(api, "/images", api_key, timeout, body), IMAGES_ANSWER, "the answer", api
     )
     _expect(answer["cost"], COST, "'cost'", api)
-    _expect_list(answer, "images", IMAGE, api)
+    _expect_images(answer, api)
     return answer
 
 

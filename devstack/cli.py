@@ -111,7 +111,7 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
-def _serve_env(serve_retired: bool) -> dict[str, str]:
+def service_env(serve_retired: bool = False) -> dict[str, str]:
     """The service's settings from the environment, as the Lambda reads them.
 
     ``--serve-retired`` emulates an account that still reaches retired models, which a
@@ -139,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    env = _serve_env(args.serve_retired)
+    env = service_env(args.serve_retired)
     try:
         stack = LocalStack(
             args.host,

@@ -32,6 +32,7 @@ from devstack.cli import (
     package_version,
     port_number,
     prepare_output_directory,
+    service_env,
     timeout_seconds,
 )
 from mcp_server.arguments import strict_tool
@@ -149,7 +150,8 @@ async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
         return
     from devstack.stack import LocalStack
 
-    stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}).start()
+    # The service's settings from the environment, as `imagegen serve` and the Lambda read them.
+    stack = LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING", **service_env()}).start()
     try:
         yield AppContext(DirectBackend(lambda: stack.generator), OPTIONS)
     finally:

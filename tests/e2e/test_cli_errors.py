@@ -36,6 +36,9 @@ def test_a_bad_api_url_from_the_environment_says_where_it_came_from():
     assert_one_line_error(result, "the API URL from IMAGEGEN_API_URL 'http://[::1' is not a valid")
 
 
+IMAGE = images_payload("http://x")["images"][0]
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
@@ -44,6 +47,14 @@ def test_a_bad_api_url_from_the_environment_says_where_it_came_from():
         (json_answer({"foo": 1}), "is not a JSON object with image_url"),
         (json_answer([1, 2]), "is not a JSON object"),
         (json_answer({**images_payload("http://x"), "images": []}), "non-empty list"),
+        (
+            json_answer({**images_payload("http://x"), "images": [{**IMAGE, "key": 5}]}),
+            "an image from",
+        ),
+        (
+            json_answer({**images_payload("http://x"), "images": [{**IMAGE, "url": None}]}),
+            "an image from",
+        ),
     ],
 )
 def test_an_api_that_answers_something_else(answer: Answer, expected: str, tmp_path: Path):
@@ -149,3 +160,15 @@ def test_ctrl_c_during_generate_stops_the_local_stack_it_started(monkeypatch, ca
     host, port = started[0].removeprefix("http://").split(":")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=5).close()
+
+
+def test_an_api_call_is_never_redirected_so_the_key_stays_with_the_api(tmp_path: Path):
+    """A redirect would repeat the request, x-api-key and prompt included, to another host."""
+    with stub_api({}) as elsewhere:
+        moved = Answer(307, b"", {"Location": f"{elsewhere.url}/images"})
+        with stub_api({"/images": moved}) as api:
+            result = imagegen(
+                "generate", "a cat", "--api", api.url, "--api-key", "k", "--out", str(tmp_path)
+            )
+        assert not elsewhere.received.is_set()
+    assert_one_line_error(result, "the API redirected to")

@@ -68,7 +68,7 @@ async def test_number_of_images_in_the_schema_is_the_limit_a_request_meets():
     assert number["maximum"] == DEFAULT_MAX_IMAGES  # the service's cap, under the catalogue's 5
 
 
-async def test_the_deployment_cap_on_images_reaches_the_schema():
+async def test_the_deployment_cap_on_images_reaches_the_schema_and_the_local_stack():
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_server"],
@@ -76,7 +76,10 @@ async def test_the_deployment_cap_on_images_reaches_the_schema():
     )
     async with Client(params) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
+        models = json.loads((await client.call_tool("list_models", {})).content[0].text)
     assert tools["generate_image"].input_schema["properties"]["number_of_images"]["maximum"] == 2
+    # the local stack it started reads the same setting, as `imagegen serve` does
+    assert {m["limits"]["max_images"] for m in models["models"]} == {2}
 
 
 async def test_generate_returns_a_small_preview_a_full_link_and_the_seed(tmp_path, monkeypatch):
