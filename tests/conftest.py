@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -105,3 +108,14 @@ def emulator_client(url: str, region: str = "us-west-2"):
         aws_secret_access_key="local",
         config=Config(retries={"total_max_attempts": 1}),
     )
+
+
+def interrupt(proc: subprocess.Popen) -> str:
+    """Ctrl-C as a terminal sends it (SIGINT to the process group); stderr once it has exited."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import http, post_json
+from tests.conftest import http, interrupt, post_json
 
 IMAGEGEN = [sys.executable, "-m", "devstack.cli"]
 
@@ -101,11 +101,8 @@ def test_ctrl_c_on_serve_exits_130_without_a_traceback_from_any_process():
     ) as proc:
         try:
             assert proc.stdout.readline().startswith("imagegen local stack listening on ")
-            os.killpg(proc.pid, signal.SIGINT)
-            _, stderr = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stderr = interrupt(proc)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert proc.returncode == 130 and stderr.splitlines()[-1] == "stopped"
 

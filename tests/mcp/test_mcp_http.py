@@ -2,8 +2,6 @@
 addresses, the official client with a bearer token."""
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from mcp_server.http import allowed_host, build_app
 from mcp_server.server import server
+from tests.conftest import interrupt
 from tests.e2e.test_cli import assert_one_line_error
 from tests.mcp.conftest import clean_env
 
@@ -125,11 +124,8 @@ def test_ctrl_c_stops_the_http_server_cleanly_with_status_130():
         try:
             while "listening on" not in (line := proc.stderr.readline()):
                 assert line, "server exited"
-            os.killpg(proc.pid, signal.SIGINT)
-            _, stderr = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stderr = interrupt(proc)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert proc.returncode == 130 and stderr.splitlines()[-1] == "interrupted"
 
