@@ -326,13 +326,15 @@ class ImageApi(pulumi.ComponentResource):
     ) -> aws.apigateway.Account:
         """The account-wide (per region) CloudWatch role of API Gateway; one stack owns it.
 
-        pulumi-aws 7 resets the account setting when this resource is destroyed, which stops
-        every stage's access logging in the account and region.
+        pulumi-aws 7 resets the account setting when this resource is deleted, which would stop
+        every stage's access logging in the account and region, so the setting, the role and
+        its policy are retained when the owning stack is destroyed.
         """
+        account_wide = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         push_role = aws.iam.Role(
             f"{name}-apigw-logs-role",
             assume_role_policy=json.dumps(iam.assume_role("apigateway.amazonaws.com")),
-            opts=child,
+            opts=account_wide,
         )
         # The actions of AWS's AmazonAPIGatewayPushToCloudWatchLogs, scoped to this account's
         # log groups in this region instead of "*".
@@ -342,10 +344,12 @@ class ImageApi(pulumi.ComponentResource):
             policy=pulumi.Output.all(self.partition, self.account_id).apply(
                 lambda a: json.dumps(iam.api_gateway_logs_policy(a[0], self.settings.region, a[1]))
             ),
-            opts=child,
+            opts=account_wide,
         )
         return aws.apigateway.Account(
             f"{name}-apigw-account",
             cloudwatch_role_arn=push_role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            opts=pulumi.ResourceOptions.merge(
+                account_wide, pulumi.ResourceOptions(depends_on=[attachment])
+            ),
         )

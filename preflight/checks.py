@@ -355,3 +355,25 @@ def invocation(
         " a first Marketplace subscription completes in the background (up to 15 minutes)"
     )
     return Result("invoke", Status.OK, text, model.alias)
+
+
+def api_gateway_logging(apigateway: Any, stack: StackSettings) -> Result:
+    """Every stage writes access logs, which API Gateway refuses to set up until the account has
+    its CloudWatch role in the region (GetAccount ``cloudwatchRoleArn``); without it the deploy
+    fails at the stage, after the rest of the stack was created."""
+    check = "logging"
+    try:
+        role = apigateway.get_account().get("cloudwatchRoleArn")
+    except AWS_ERRORS as exc:
+        return could_not_check(check, exc, needs="apigateway:GET on /account")
+    if role:
+        return Result(check, Status.OK, f"API Gateway logs to CloudWatch with {role}")
+    if stack.manages_api_gateway_account:
+        text = f"no CloudWatch role yet in {stack.region}; {stack.file} sets it (owner stack)"
+        return Result(check, Status.OK, text)
+    text = (
+        f"API Gateway has no CloudWatch role in {stack.region}, so the stage's access logs would"
+        " fail the deploy: run the README's 'Account-wide logging role' bootstrap once, or set"
+        f" imagegen:manageApiGatewayAccount true in exactly one stack"
+    )
+    return Result(check, Status.FAIL, text)

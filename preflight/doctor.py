@@ -22,7 +22,7 @@ from preflight.checks import Result, Status
 from preflight.stack import StackError, StackSettings, load
 from service.catalogue import Catalogue, ModelSpec, default_catalogue
 
-SKIPPABLE = ("offered", "access", "marketplace", "concurrency")
+SKIPPABLE = ("offered", "access", "marketplace", "concurrency", "logging")
 # One attempt per paid call (a retry would pay twice); image models can take tens of seconds.
 _INVOKE_CONFIG = Config(
     connect_timeout=5, read_timeout=90, retries={"mode": "standard", "total_max_attempts": 1}
@@ -141,6 +141,8 @@ def run(args: argparse.Namespace, stack: StackSettings, report: Report) -> None:
     if not skipped("concurrency"):
         function_name = args.function_name or f"imagegen-{stack.name}"
         report.add(checks.reserved_concurrency(session.client("lambda"), stack, function_name))
+    if not skipped("logging"):
+        report.add(checks.api_gateway_logging(session.client("apigateway"), stack))
 
     if args.no_invoke:
         text = (

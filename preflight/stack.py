@@ -34,6 +34,7 @@ class StackSettings:
     allowed_models: tuple[str, ...]
     enabled_retired_models: tuple[str, ...]
     reserved_concurrency: int
+    manages_api_gateway_account: bool
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -103,4 +104,6 @@ def load(stack: str, root: Path = ROOT, env: Mapping[str, str] = os.environ) -> 
         reserved_concurrency=_integer(
             "reservedConcurrency", values.get("reservedConcurrency", -1), file
         ),
+        manages_api_gateway_account=str(values.get("manageApiGatewayAccount", False)).lower()
+        == "true",
     )

@@ -66,6 +66,13 @@ def test_no_stack_owns_the_account_wide_role_unless_asked(dev: StackRun, prod: S
     assert dev.of_type(ACCOUNT_SETTINGS) == prod.of_type(ACCOUNT_SETTINGS) == []
 
 
+def test_destroying_the_owner_leaves_the_account_setting_and_its_role_in_place(owner: StackRun):
+    """pulumi-aws 7 resets the account setting on delete: every stage would stop logging."""
+    names = ["imagegen-prod-apigw-account", "imagegen-prod-apigw-logs-role"]
+    names.append("imagegen-prod-apigw-logs-policy")
+    assert all(owner.named(name).retain_on_delete for name in names)
+
+
 def test_the_owners_logging_role_is_scoped_to_its_account_and_region(owner: StackRun):
     """AWS's managed AmazonAPIGatewayPushToCloudWatchLogs allows its actions on "*"; the inline
     policy allows the same actions on this account's log groups in this region only."""

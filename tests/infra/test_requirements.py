@@ -58,3 +58,14 @@ def test_every_module_the_program_imports_is_required():
         name.lower().replace("_", "-") for m in imported_modules() for name in distributions[m]
     }
     assert needed == set(requirements())
+
+
+def test_the_policy_pack_installs_what_it_runs_at_pyprojects_pins():
+    """`pulumi preview --policy-pack policy` runs in ../.venv without installing anything."""
+    pack = pins((ROOT / "policy" / "requirements.txt").read_text().splitlines())
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    every_pin = {
+        **pins(pyproject["project"]["dependencies"]),
+        **pins(pyproject["project"]["optional-dependencies"]["dev"]),
+    }
+    assert {"pulumi", "pulumi-policy"} <= set(pack) and pack.items() <= every_pin.items()

@@ -27,7 +27,9 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReser
 TODAY = date(2026, 11, 25)
 
 
-def stack(reserved: int = -1, allowed: tuple[str, ...] = ("stable-image-core",)) -> StackSettings:
+def stack(
+    reserved: int = -1, allowed: tuple[str, ...] = ("stable-image-core",), owner: bool = False
+) -> StackSettings:
     return StackSettings(
         name="prod",
         file="Pulumi.prod.yaml",
@@ -36,6 +38,7 @@ def stack(reserved: int = -1, allowed: tuple[str, ...] = ("stable-image-core",))
         allowed_models=allowed,
         enabled_retired_models=(),
         reserved_concurrency=reserved,
+        manages_api_gateway_account=owner,
     )
 
 
@@ -434,3 +437,20 @@ def test_stack_settings_use_the_services_validation() -> None:
     result, settings = checks.stack_settings(stack(allowed=("stable-image-ultra",)), CATALOGUE)
     assert settings is None and result.status == Status.FAIL
     assert "IMAGEGEN_DEFAULT_MODEL=stable-image-core is not in" in result.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "owner", "status", "says"),
+    [
+        ({"cloudwatchRoleArn": ROLE_ARN}, False, Status.OK, "logs to CloudWatch with"),
+        ({}, True, Status.OK, "sets it (owner stack)"),
+        ({}, False, Status.FAIL, "would fail the deploy"),
+    ],
+)
+def test_api_gateway_needs_its_cloudwatch_role_before_the_stage(
+    stubbed, answer, owner, status, says
+):
+    client, stub = stubbed("apigateway")
+    stub.add_response("get_account", answer)
+    result = checks.api_gateway_logging(client, stack(owner=owner))
+    assert result.status is status and says in result.message

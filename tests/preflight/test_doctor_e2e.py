@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -58,7 +59,24 @@ def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    # An account whose API Gateway already has its CloudWatch role, as the README sets it up.
+    boto3.client(
+        "apigateway",
+        region_name="us-west-2",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).update_account(
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/cloudwatchRoleArn",
+                "value": "arn:aws:iam::123456789012:role/apigateway-cloudwatch-logs",
+            }
+        ]
+    )
+    yield url
     server.stop()
 
 
@@ -86,6 +104,7 @@ def test_dev_run_invokes_every_allowed_model(
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert lines(run.stdout, "OK", "credentials")
+    assert lines(run.stdout, "OK", "logging")
     # What moto cannot answer is reported honestly, per model, and does not fail the run.
     assert len(lines(run.stdout, "WARN", "offered")) == len(models)
     assert len(lines(run.stdout, "WARN", "access")) == len(models)
