@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import signal
 import sys
@@ -13,10 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 from api_client import (
     API_KEY_VARIABLE,
@@ -27,103 +24,28 @@ from api_client import (
     get_models,
     post_images,
 )
+from devstack.options import (
+    EXIT_INTERRUPTED,
+    Parser,
+    finite_number,
+    latency_seconds,
+    package_version,
+    port_number,
+    prepare_output_directory,
+    service_env,
+    timeout_seconds,
+)
 from service import config
 from service.catalogue import Range, default_catalogue
 from service.validation import FIELDS
 
 MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")
-EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C (128 + SIGINT)
 CATALOGUE = default_catalogue()
 ASPECT_RATIOS = sorted({r for m in CATALOGUE.models for r in m.limits.size.aspect_ratios})
 OUTPUT_FORMATS = sorted({f for m in CATALOGUE.models for f in m.limits.output_formats})
 STYLE_PRESETS = sorted({p for m in CATALOGUE.models for p in m.limits.style_presets})
 REGIONS = sorted({r for m in CATALOGUE.models for r in m.regions})
 DEFAULT_REGION = "us-west-2"  # devstack.stack.LOCAL_REGION; importing that module loads moto
-# The variables the service reads (service/config.py names each one), not the clients' own
-# IMAGEGEN_API_URL / IMAGEGEN_API_KEY / IMAGEGEN_MCP_*; the local stack makes its own bucket.
-SERVICE_SETTINGS = frozenset(
-    v for v in vars(config).values() if isinstance(v, str) and v.startswith("IMAGEGEN_")
-) - {config.BUCKET}
-
-
-class Parser(argparse.ArgumentParser):
-    """Usage mistakes get one line on stderr and exit status 1, like every other CLI error (also
-    the parser of ``imagegen-mcp``)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def port_number(text: str) -> int:
-    """A ``--port`` value: 0-65535, checked here so a bad one is a usage error, not a traceback
-    from bind()."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535; 0 picks a free one)")
-    return port
-
-
-def _finite(text: str, unit: str = "") -> float:
-    """A number option: float() also reads 'nan' and 'inf', which no option can mean."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number{unit}")
-    return value
-
-
-def _latency(text: str) -> float:
-    seconds = _finite(text, " of seconds")
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, not {text}")
-    return seconds
-
-
-def timeout_seconds(text: str) -> float:
-    """A ``--timeout`` value (also ``imagegen-mcp``'s): waiting 0 seconds would never work."""
-    seconds = _finite(text, " of seconds")
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return seconds
-
-
-def prepare_output_directory(path: Path) -> str | None:
-    """Create ``path`` now, so a file in the way or a read-only parent is reported before any
-    image is paid for; returns what is wrong, or None."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        return f"{path} exists and is not a directory"
-    except OSError as exc:
-        return f"cannot create the directory {path}: {exc.strerror}"
-    return None
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("imagegen")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
-def service_env(serve_retired: bool = False) -> dict[str, str]:
-    """The service's settings from the environment, as the Lambda reads them.
-
-    ``--serve-retired`` emulates an account that still reaches retired models, which a
-    deployment only uses once it enables them: every retired model, unless the environment
-    lists its own.
-    """
-    env = {k: v for k, v in os.environ.items() if k in SERVICE_SETTINGS}
-    if serve_retired:
-        today = datetime.now(UTC).date()
-        retired = [m.alias for m in CATALOGUE.models if m.is_retired(today)]
-        env.setdefault(config.ENABLED_RETIRED_MODELS, ",".join(retired))
-    return env
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -416,7 +338,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--latency",
-        type=_latency,
+        type=latency_seconds,
         default=0.0,
         metavar="SECONDS",
         help="emulated model latency in seconds (default: %(default)s)",
@@ -475,7 +397,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     gen.add_argument(
         "--cfg-scale",
         dest="cfg_scale",
-        type=_finite,
+        type=finite_number,
         metavar="SCALE",
         help="how closely to follow the prompt; only " + _support("cfg_scale"),
     )

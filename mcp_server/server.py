@@ -26,7 +26,7 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, T
 from pydantic import Field
 
 import api_client as client
-from devstack.cli import (
+from devstack.options import (
     EXIT_INTERRUPTED,
     Parser,
     package_version,
