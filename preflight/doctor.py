@@ -7,6 +7,7 @@ after their estimated cost is printed. Exit status 0 when nothing failed, 1 othe
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -45,10 +46,10 @@ class Report:
     def note(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def summary(self, stack: str) -> None:
+    def summary(self, rerun: str) -> None:
         counts = ", ".join(f"{self.counts[s]} {s}" for s in Status)
         if self.counts[Status.FAIL]:
-            verdict = f"fix the FAIL lines, then re-run `make doctor STACK={stack}`"
+            verdict = f"fix the FAIL lines, then re-run `{rerun}`"
         elif self.counts[Status.WARN]:
             verdict = "no failures; the WARN lines say what could not be confirmed"
         else:
@@ -161,6 +162,21 @@ def run(args: argparse.Namespace, stack: StackSettings, report: Report) -> None:
         report.add(checks.invocation(runtime, name, settings, catalogue, date.today()))
 
 
+def rerun_command(stack: str, argv: list[str]) -> str:
+    """The same run again, options included: dropping ``--no-invoke`` would make it pay."""
+    extra, skip_next = [], False
+    for arg in argv:
+        if skip_next or arg.startswith("--stack="):
+            skip_next = False
+            continue
+        if arg == "--stack":
+            skip_next = True
+            continue
+        extra.append(arg)
+    command = f"make doctor STACK={stack}"
+    return f"{command} ARGS={shlex.quote(shlex.join(extra))}" if extra else command
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m preflight`` and ``imagegen doctor``; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -171,5 +187,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     report = Report(sys.stdout)
     run(args, stack, report)
-    report.summary(stack.name)
+    report.summary(rerun_command(stack.name, sys.argv[1:] if argv is None else argv))
     return 1 if report.counts[Status.FAIL] else 0

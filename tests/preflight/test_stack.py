@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight.doctor import rerun_command
 from preflight.stack import StackError, load
 
 PROJECT = """\
@@ -74,3 +75,19 @@ def test_the_repository_stacks_load() -> None:
     for name in ("dev", "prod"):
         stack = load(name, env={})
         assert stack.region and stack.allowed_models
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["--stack", "prod"], "make doctor STACK=prod"),
+        (["--stack=prod", "--no-invoke"], "make doctor STACK=prod ARGS=--no-invoke"),
+        (
+            ["--no-invoke", "--stack", "prod", "--skip", "logging"],
+            "make doctor STACK=prod ARGS='--no-invoke --skip logging'",
+        ),
+    ],
+)
+def test_the_rerun_hint_keeps_every_option(argv, command):
+    """Dropping --no-invoke from the hint would make the next run pay for images."""
+    assert rerun_command("prod", argv) == command
