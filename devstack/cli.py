@@ -27,10 +27,10 @@ from api_client import (
 from devstack.options import (
     EXIT_INTERRUPTED,
     Parser,
+    add_listen_options,
     finite_number,
     latency_seconds,
     package_version,
-    port_number,
     prepare_output_directory,
     service_env,
     timeout_seconds,
@@ -314,15 +314,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         description="Run moto S3, the Bedrock emulator and the REST gateway until Ctrl-C. "
         "IMAGEGEN_* settings are read from the environment, as the Lambda reads them.",
     )
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    serve.add_argument(
-        "--port",
-        type=port_number,
-        default=8080,
-        help="TCP port, 0 picks a free one (default: %(default)s)",
-    )
+    add_listen_options(serve, 8080)
     serve.add_argument(
         "--region",
         choices=REGIONS,

@@ -103,3 +103,17 @@ def service_env(serve_retired: bool = False) -> dict[str, str]:
         retired = [m.alias for m in default_catalogue().models if m.is_retired(today)]
         env.setdefault(config.ENABLED_RETIRED_MODELS, ",".join(retired))
     return env
+
+
+def add_listen_options(parser: argparse.ArgumentParser, default_port: int, label: str = "") -> None:
+    """``--host`` (loopback unless told otherwise) and a checked ``--port``, as both servers take
+    them; ``label`` prefixes the help (e.g. "HTTP: ")."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help=f"{label}address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=default_port,
+        help=f"{label}TCP port, 0 picks a free one (default: %(default)s)",
+    )

@@ -29,8 +29,8 @@ import api_client as client
 from devstack.options import (
     EXIT_INTERRUPTED,
     Parser,
+    add_listen_options,
     package_version,
-    port_number,
     prepare_output_directory,
     service_env,
     timeout_seconds,
@@ -434,15 +434,7 @@ def _parser() -> Parser:
     parser = Parser(prog="imagegen-mcp", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="HTTP: address to listen on (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port",
-        type=port_number,
-        default=8765,
-        help="HTTP: TCP port, 0 picks one (default: %(default)s)",
-    )
+    add_listen_options(parser, 8765, "HTTP: ")
     parser.add_argument(
         "--token",
         default=os.environ.get("IMAGEGEN_MCP_TOKEN"),
