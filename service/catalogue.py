@@ -1,7 +1,8 @@
-"""The model catalogue: ids, families, limits, regions and lifecycle, from ``catalogue.json``.
+"""The catalogue: models and editing operations with ids, families, limits, regions and
+lifecycle, from ``catalogue.json``.
 
-Bedrock launches and retires image models every few months, so which models exist is data that
-ships beside the code; nothing else in the service branches on a model id.
+Bedrock launches and retires image models and services every few months, so which exist is data
+that ships beside the code; nothing else in the service branches on a model id or an operation.
 """
 
 from __future__ import annotations
@@ -118,9 +119,7 @@ class ModelSpec:
         return (self.alias, self.id, *self.inference_profiles)
 
     def is_retired(self, today: date) -> bool:
-        return self.status == "retired" or (
-            self.end_of_life is not None and self.end_of_life <= today
-        )
+        return _retired(self.status, self.end_of_life, today)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +136,136 @@ class ModelSpec:
             "limits": self.limits.as_dict(),
             "notes": self.notes,
         }
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One parameter of an editing operation: its type, limits and name on the wire."""
+
+    name: str
+    type: str  # "text" | "number" | "integer" | "choice"
+    required: bool = False
+    wire: str = ""  # the name in the Bedrock body when it differs from ``name``
+    min: float | None = None
+    max: float | None = None
+    max_length: int = 0
+    values: tuple[str, ...] = ()
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "required": self.required}
+        if self.type in ("number", "integer"):
+            out.update(min=self.min, max=self.max)
+        if self.type == "text":
+            out["max_length"] = self.max_length
+        if self.type == "choice":
+            out["values"] = list(self.values)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """An input image of an operation and the sizes the service documents for it."""
+
+    name: str
+    required: bool
+    wire: str
+    formats: tuple[str, ...]
+    min_side: int
+    # None where the documentation states no such limit.
+    max_side: int | None
+    min_pixels: int | None
+    max_pixels: int | None
+    min_ratio: float | None
+    max_ratio: float | None
+    same_size_as: str | None = None  # a mask must match the image it masks
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "required": self.required,
+            "formats": list(self.formats),
+            "min_side": self.min_side,
+            "max_side": self.max_side,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+            "min_ratio": self.min_ratio,
+            "max_ratio": self.max_ratio,
+        }
+        if self.same_size_as:
+            out["same_size_as"] = self.same_size_as
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One editing operation: a Bedrock model (or one mode of it) that takes input images."""
+
+    operation: str
+    model: str  # the model's alias, reported in answers like a generation model's
+    id: str
+    name: str
+    family: str
+    description: str
+    regions: tuple[str, ...]
+    inference_profiles: dict[str, tuple[str, ...]]
+    status: str
+    end_of_life: date | None
+    replacement: str | None
+    price_usd_per_image: float
+    constants: dict[str, Any]  # fixed body members, e.g. SD3.5's "mode"
+    fields: tuple[FieldRule, ...]
+    inputs: tuple[InputRule, ...]
+    seed_max: int | None  # None: the service takes no seed
+    random_seed: int | None
+    output_formats: tuple[str, ...]
+    require_any: tuple[str, ...] = ()  # at least one of these must be given (and non-zero)
+    notes: str = ""
+
+    def is_retired(self, today: date) -> bool:
+        return _retired(self.status, self.end_of_life, today)
+
+    def invoke_id(self, region: str) -> str:
+        """The inference profile serving ``region`` if there is one (profiles spread load
+        across regions), else the model id."""
+        return next(
+            (p for p, regions in self.inference_profiles.items() if region in regions), self.id
+        )
+
+    def offered_in(self, region: str) -> bool:
+        return region in self.regions or any(
+            region in regions for regions in self.inference_profiles.values()
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "model": self.model,
+            "id": self.id,
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "regions": list(self.regions),
+            "inference_profiles": list(self.inference_profiles),
+            "status": self.status,
+            "end_of_life": self.end_of_life.isoformat() if self.end_of_life else None,
+            "replacement": self.replacement,
+            "price_usd_per_image_estimate": self.price_usd_per_image,
+            "fields": {f.name: f.as_dict() for f in self.fields},
+            "inputs": {i.name: i.as_dict() for i in self.inputs},
+            "seed": {"min": 0, "max": self.seed_max, "random": self.random_seed},
+            "output_formats": list(self.output_formats),
+            "require_any": list(self.require_any),
+            "notes": self.notes,
+        }
+
+
+def _retired(status: str, end_of_life: date | None, today: date) -> bool:
+    return status == "retired" or (end_of_life is not None and end_of_life <= today)
 
 
 def _range(raw: dict | None) -> Range | None:
@@ -192,21 +321,94 @@ def _model(raw: dict) -> ModelSpec:
     )
 
 
-class Catalogue:
-    """All known models, looked up by alias, model id or inference-profile id."""
+def _field(name: str, raw: dict) -> FieldRule:
+    return FieldRule(
+        name=name,
+        type=raw["type"],
+        required=raw.get("required", False),
+        wire=raw.get("wire", name),
+        min=raw.get("min"),
+        max=raw.get("max"),
+        max_length=raw.get("max_length", 0),
+        values=tuple(raw.get("values", ())),
+        description=raw.get("description", ""),
+    )
 
-    def __init__(self, models: list[ModelSpec], price_source: str = "") -> None:
+
+def _input(name: str, raw: dict, defaults: dict) -> InputRule:
+    merged = {**defaults, **raw}
+    return InputRule(
+        name=name,
+        required=merged.get("required", False),
+        wire=merged.get("wire", name),
+        formats=tuple(merged["formats"]),
+        min_side=merged["min_side"],
+        max_side=merged.get("max_side"),
+        min_pixels=merged.get("min_pixels"),
+        max_pixels=merged.get("max_pixels"),
+        min_ratio=merged.get("min_ratio"),
+        max_ratio=merged.get("max_ratio"),
+        same_size_as=merged.get("same_size_as"),
+        description=merged.get("description", ""),
+    )
+
+
+def _operation(raw: dict, input_defaults: dict) -> OperationSpec:
+    return OperationSpec(
+        operation=raw["operation"],
+        model=raw["model"],
+        id=raw["id"],
+        name=raw["name"],
+        family=raw["family"],
+        description=raw["description"],
+        regions=tuple(raw["regions"]),
+        inference_profiles={k: tuple(v) for k, v in raw["inference_profiles"].items()},
+        status=raw["status"],
+        end_of_life=date.fromisoformat(raw["end_of_life"]) if raw["end_of_life"] else None,
+        replacement=raw["replacement"],
+        price_usd_per_image=raw["price_usd_per_image"],
+        constants=dict(raw.get("constants", {})),
+        fields=tuple(_field(name, f) for name, f in raw["fields"].items()),
+        inputs=tuple(_input(name, i, input_defaults) for name, i in raw["inputs"].items()),
+        seed_max=raw["seed_max"],
+        random_seed=raw["random_seed"],
+        output_formats=tuple(raw["output_formats"]),
+        require_any=tuple(raw.get("require_any", ())),
+        notes=raw.get("notes", ""),
+    )
+
+
+class Catalogue:
+    """All known models, looked up by alias, model id or inference-profile id, and the editing
+    operations by name."""
+
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        price_source: str = "",
+        operations: list[OperationSpec] | None = None,
+    ) -> None:
         self.models = models
         self.price_source = price_source
+        self.operations = operations or []
         self._by_name = {name: m for m in models for name in m.names}
+        self._operations = {op.operation: op for op in self.operations}
 
     def find(self, name: str) -> ModelSpec | None:
         return self._by_name.get(name)
 
+    def operation(self, name: str) -> OperationSpec | None:
+        return self._operations.get(name)
+
     @classmethod
     def from_file(cls, path: Path) -> Catalogue:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls([_model(m) for m in raw["models"]], raw.get("price_source", ""))
+        defaults = raw.get("input_image_defaults", {})
+        return cls(
+            [_model(m) for m in raw["models"]],
+            raw.get("price_source", ""),
+            [_operation(op, defaults) for op in raw.get("operations", [])],
+        )
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from service.catalogue import Catalogue, ModelSpec
+from service.catalogue import Catalogue, ModelSpec, OperationSpec
 
 # Environment variable names: the contract with infra/ and the local stack.
 BUCKET = "IMAGEGEN_BUCKET"
@@ -19,6 +19,8 @@ ALLOWED_MODELS = "IMAGEGEN_ALLOWED_MODELS"
 ENABLED_RETIRED_MODELS = "IMAGEGEN_ENABLED_RETIRED_MODELS"
 URL_EXPIRY_SECONDS = "IMAGEGEN_URL_EXPIRY_SECONDS"
 KEY_PREFIX = "IMAGEGEN_KEY_PREFIX"
+UPLOAD_PREFIX = "IMAGEGEN_UPLOAD_PREFIX"
+ALLOWED_OPERATIONS = "IMAGEGEN_ALLOWED_OPERATIONS"
 LOG_LEVEL = "IMAGEGEN_LOG_LEVEL"
 TIME_BUDGET_SECONDS = "IMAGEGEN_TIME_BUDGET_SECONDS"
 MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
@@ -48,6 +50,8 @@ class Settings:
     enabled_retired_models: tuple[str, ...]
     url_expiry_seconds: int
     key_prefix: str
+    upload_prefix: str
+    allowed_operations: tuple[str, ...]  # empty means every catalogue operation
     log_level: str
     time_budget_seconds: float
     max_images: int
@@ -97,9 +101,25 @@ class Settings:
         log_level = {"WARN": "WARNING"}.get(log_level, log_level)  # Lambda's name for it
         if log_level not in LOG_LEVELS:
             problems.append(f"{LOG_LEVEL}={log_level!r} must be one of {', '.join(LOG_LEVELS)}")
-        prefix = env.get(KEY_PREFIX, "images/").strip().lstrip("/")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
+
+        def prefix(name: str, default: str) -> str:
+            value = env.get(name, default).strip().lstrip("/")
+            if not value:
+                problems.append(f"{name} must not be empty")
+            return value if value.endswith("/") else value + "/"
+
+        key_prefix = prefix(KEY_PREFIX, "images/")
+        upload_prefix = prefix(UPLOAD_PREFIX, "uploads/")
+        if key_prefix.startswith(upload_prefix) or upload_prefix.startswith(key_prefix):
+            problems.append(f"{KEY_PREFIX} and {UPLOAD_PREFIX} must not contain each other")
+        operations = tuple(
+            x.strip() for x in env.get(ALLOWED_OPERATIONS, "").split(",") if x.strip()
+        )
+        problems.extend(
+            f"{ALLOWED_OPERATIONS}: unknown operation {item!r} (not in catalogue.json)"
+            for item in operations
+            if catalogue.operation(item) is None
+        )
 
         allowed = names(ALLOWED_MODELS)
         retired = names(ENABLED_RETIRED_MODELS)
@@ -115,7 +135,9 @@ class Settings:
             allowed_models=allowed,
             enabled_retired_models=retired,
             url_expiry_seconds=number(URL_EXPIRY_SECONDS, "3600", int, 1, MAX_PRESIGN_SECONDS),
-            key_prefix=prefix,
+            key_prefix=key_prefix,
+            upload_prefix=upload_prefix,
+            allowed_operations=operations,
             log_level=log_level,
             time_budget_seconds=number(
                 TIME_BUDGET_SECONDS, str(DEFAULT_TIME_BUDGET_SECONDS), float, 0.1, 900
@@ -167,6 +189,17 @@ class Settings:
             and offered
             and (not model.is_retired(today) or self.retired_enabled(model.alias, catalogue))
         )
+
+    def operation_usable(self, operation: OperationSpec, today: date) -> bool:
+        """Allowed here, alive and offered in this region, as far as the catalogue knows."""
+        return (
+            self.operation_allowed(operation.operation)
+            and operation.offered_in(self.region)
+            and not operation.is_retired(today)
+        )
+
+    def operation_allowed(self, name: str) -> bool:
+        return not self.allowed_operations or name in self.allowed_operations
 
     def retired_enabled(self, name: str, catalogue: Catalogue) -> bool:
         model = catalogue.find(name)

@@ -1,4 +1,7 @@
-"""The generation flow: validate -> adapter -> Bedrock -> store -> presign. It knows no HTTP.
+"""The image flow: validate -> adapter -> Bedrock -> store -> presign. It knows no HTTP.
+
+Generating and editing are the same flow: each request names a ``Target`` (a model, or an
+editing operation with its input images), and the family's adapter builds the Bedrock body.
 
 Bedrock calls run in a shared pool (one image per call, so every reported seed reproduces its
 image) and the whole flow answers by a deadline, so API Gateway never cuts a request off without
@@ -31,10 +34,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from service import bedrock, imageinfo
+from service import bedrock, imageinfo, inputs
 from service.adapters import ModelImage, for_family
 from service.catalogue import Catalogue
 from service.config import Settings
+from service.edits import parse_edit
 from service.errors import (
     ContentFiltered,
     ImageGenError,
@@ -43,7 +47,7 @@ from service.errors import (
     ModelTimeout,
     StorageFailed,
 )
-from service.request import ImageRequest
+from service.request import EditRequest, ImageRequest
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import parse_request
 
@@ -52,7 +56,6 @@ logger = logging.getLogger("imagegen")
 # Bedrock call of its request (<= 10), while a multi-threaded local server is not throttled by a
 # small process-wide pool. Matches the boto3 connection pool.
 MAX_PARALLEL_CALLS = 32
-MAX_KEY_LENGTH = 1024
 # Time kept back from the model phase for storing and presigning: at most this, or a quarter of
 # a short budget.
 STORAGE_RESERVE_SECONDS = 2.0
@@ -112,23 +115,30 @@ def model_deadline(deadline: float, now: float) -> float:
     return deadline - min(STORAGE_RESERVE_SECONDS, max(0.0, deadline - now) / 4)
 
 
-def plan_calls(request: ImageRequest) -> list[tuple[int, int]]:
+Request = ImageRequest | EditRequest
+UPLOAD_CONTENT_TYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+UPLOAD_EXPIRY_SECONDS = 900  # the upload form's lifetime; the object lives as long as images
+
+
+def plan_calls(request: Request) -> list[tuple[int, int]]:
     """Split the requested images into (count, seed) per Bedrock call.
 
     Without a seed the service picks one, so the caller always learns a seed that reproduces
     the image; consecutive calls get consecutive seeds so their images differ.
     """
-    limits = request.model.limits
-    base = request.seed if request.seed is not None else secrets.randbelow(limits.seed_max) + 1
+    target = request.target
+    if target.seed_max is None:  # the service takes no seed
+        return [(1, 0)] * request.number_of_images
+    base = request.seed if request.seed is not None else secrets.randbelow(target.seed_max) + 1
     calls, done = [], 0
     while done < request.number_of_images:
-        count = min(limits.images_per_call, request.number_of_images - done)
-        if limits.random_seed is None:  # every seed is deterministic
-            seed = (base + done) % (limits.seed_max + 1)
-        elif base == limits.random_seed:  # the caller asked for random seeds
+        count = min(target.images_per_call, request.number_of_images - done)
+        if target.random_seed is None:  # every seed is deterministic
+            seed = (base + done) % (target.seed_max + 1)
+        elif base == target.random_seed:  # the caller asked for random seeds
             seed = base
         else:  # stay clear of the "random" value
-            seed = (base + done - 1) % limits.seed_max + 1
+            seed = (base + done - 1) % target.seed_max + 1
         calls.append((count, seed))
         done += count
     return calls
@@ -161,18 +171,19 @@ class Generator:
         """Run ``fn`` in the pool with the caller's context, so logs keep the request id."""
         return self._pool.submit(contextvars.copy_context().run, fn, *args)
 
-    def _cacheable(self, request: ImageRequest) -> bool:
+    def _cacheable(self, request: Request) -> bool:
         """Only an explicit, non-random seed makes the output reproducible."""
         return (
             self.settings.cache_seeded
             and request.seed is not None
-            and request.seed != request.model.limits.random_seed
+            and request.seed != request.target.random_seed
         )
 
     def _produce(
-        self, request: ImageRequest, count: int, seed: int, limits: bedrock.CallLimits
+        self, request: Request, count: int, seed: int, limits: bedrock.CallLimits
     ) -> Batch:
-        adapter = for_family(request.model.family)
+        target = request.target
+        adapter = for_family(target.family)
         body = adapter.request_body(request, count, seed)
         keys: list[str | None] = [None] * count
         if self._cacheable(request):
@@ -180,7 +191,7 @@ class Generator:
                 cache_key(
                     self.settings.cache_secret,
                     self.settings.key_prefix,
-                    request.invoke_id,
+                    target.invoke_id,
                     body,
                     i,
                     request.output_format,
@@ -194,7 +205,7 @@ class Generator:
                 )
         try:
             payload = bedrock.invoke(
-                self.bedrock, request.invoke_id, body, region=self.settings.region, limits=limits
+                self.bedrock, target.invoke_id, body, region=self.settings.region, limits=limits
             )
             images = adapter.parse_response(payload, count, seed)
         except ContentFiltered as blocked:
@@ -223,7 +234,7 @@ class Generator:
             raise failed.exception() if failed is not None else late
         return [future.result() for future in futures]
 
-    def _store(self, request: ImageRequest, produced: Produced, now: datetime) -> StoredImage:
+    def _store(self, request: Request, produced: Produced, now: datetime) -> StoredImage:
         if produced.cached is not None:
             hit = produced.cached
             return StoredImage(
@@ -244,7 +255,7 @@ class Generator:
         key = produced.key or new_key(self.settings.key_prefix, info.format, now)
         content_type = f"image/{info.format}"
         metadata = {
-            "model": request.model.id,
+            "model": request.target.model_id,
             "seed": str(image.seed),
             "prompt-sha256": prompt_digest(request.prompt),
             "width": str(info.width),
@@ -265,9 +276,25 @@ class Generator:
 
     def generate(self, body: Any, deadline: float) -> dict[str, Any]:
         """Validate ``body``, generate, store and presign; answer by ``deadline`` (monotonic)."""
-        started = time.monotonic()
-        now = self._clock()
+        started, now = time.monotonic(), self._clock()
         request = parse_request(body, self.settings, self.catalogue, now.date())
+        return self._run(request, deadline, started, now)
+
+    def edit(self, body: Any, deadline: float) -> dict[str, Any]:
+        """Validate ``body`` and read its input images, edit, store and presign, by ``deadline``."""
+        started, now = time.monotonic(), self._clock()
+        source = inputs.InputSource(
+            (self.settings.key_prefix, self.settings.upload_prefix), self.store.read
+        )
+        request = parse_edit(body, self.settings, self.catalogue, now.date(), source)
+        return {"operation": request.operation.operation} | self._run(
+            request, deadline, started, now
+        )
+
+    def _run(
+        self, request: Request, deadline: float, started: float, now: datetime
+    ) -> dict[str, Any]:
+        target = request.target
         abandon = threading.Event()
         limits = bedrock.CallLimits(
             model_deadline(deadline, started), abandon, self.settings.retry_after_seconds
@@ -302,15 +329,15 @@ class Generator:
         result = {
             "image_url": stored[0].url,
             "images": [asdict(s) for s in stored],
-            "model": request.model.alias,
-            "model_id": request.invoke_id,
+            "model": target.name,
+            "model_id": target.invoke_id,
             "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
-            "cost": self._cost(request, stored),
+            "cost": self._cost(target.price_usd_per_image, stored),
         }
         if notes:
             result["notes"] = notes
         fields = {
-            "model": request.invoke_id,
+            "model": target.invoke_id,
             "images": len(stored),
             "blocked": blocked,
             "cache_hits": sum(s.cached for s in stored),
@@ -320,22 +347,45 @@ class Generator:
             "estimated_usd": result["cost"]["estimated_usd"],
             "saved_usd": result["cost"]["saved_usd"],
         }
+        if isinstance(request, EditRequest):
+            fields["operation"] = request.operation.operation
         if logger.isEnabledFor(logging.DEBUG):
             fields["prompt"] = request.prompt
         logger.info("images generated", extra={"fields": fields})
         return result
 
+    def upload(self, body: Any) -> dict[str, Any]:
+        """A presigned POST for one input image, so large inputs go to S3, not through Lambda."""
+        if not isinstance(body, dict) or set(body) - {"content_type"}:
+            raise InvalidField(
+                'the body must be {"content_type": "image/png"} (or image/jpeg, image/webp)',
+                field="body",
+            )
+        content_type = body.get("content_type")
+        if not isinstance(content_type, str) or content_type not in UPLOAD_CONTENT_TYPES:
+            raise InvalidField(
+                f"'content_type' must be one of {', '.join(UPLOAD_CONTENT_TYPES)}",
+                field="content_type",
+            )
+        now = self._clock()
+        key = new_key(self.settings.upload_prefix, UPLOAD_CONTENT_TYPES[content_type], now)
+        form = self.store.upload_form(
+            key, content_type, inputs.MAX_INPUT_BYTES, UPLOAD_EXPIRY_SECONDS
+        )
+        return {
+            "url": form.url,
+            "fields": form.fields,
+            "key": key,
+            "content_type": content_type,
+            "max_bytes": inputs.MAX_INPUT_BYTES,
+            "expires_at": _timestamp(now + timedelta(seconds=UPLOAD_EXPIRY_SECONDS)),
+        }
+
     def fresh_url(self, key: Any) -> dict[str, Any]:
         """A new presigned URL for an image generated earlier (URLs expire; images stay)."""
-        prefix = self.settings.key_prefix
         if not isinstance(key, str) or not key:
             raise InvalidField("'key' is required (the key of an earlier image)", field="key")
-        if len(key) > MAX_KEY_LENGTH or not key.startswith(prefix) or ".." in key:
-            raise InvalidField(
-                f"'key' must be an image key under '{prefix}' of at most {MAX_KEY_LENGTH}"
-                " characters",
-                field="key",
-            )
+        inputs.check_key(key, "key", (self.settings.key_prefix,))
         now = self._clock()
         return {
             "url": self.store.presign_existing(key),
@@ -343,8 +393,7 @@ class Generator:
             "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
         }
 
-    def _cost(self, request: ImageRequest, stored: list[StoredImage]) -> dict[str, Any]:
-        price = request.model.price_usd_per_image
+    def _cost(self, price: float, stored: list[StoredImage]) -> dict[str, Any]:
         hits = sum(s.cached for s in stored)
         return {
             "estimated_usd": round(price * (len(stored) - hits), 6),
@@ -365,9 +414,22 @@ class Generator:
             entry["usable"] = self.settings.usable(model, self.catalogue, today)
             entry["default"] = self.catalogue.find(self.settings.default_model) is model
             models.append(entry)
+        operations = []
+        for operation in self.catalogue.operations:
+            if not self.settings.operation_allowed(operation.operation):
+                continue
+            entry = operation.as_dict()
+            entry["usable"] = self.settings.operation_usable(operation, today)
+            entry["invoke_id"] = operation.invoke_id(self.settings.region)
+            operations.append(entry)
         return {
             "default_model": self.settings.default_model,
             "models": models,
+            "operations": operations,
+            "uploads": {
+                "content_types": list(UPLOAD_CONTENT_TYPES),
+                "max_bytes": inputs.MAX_INPUT_BYTES,
+            },
             "price_source": self.catalogue.price_source,
             "cache_seeded_requests": self.settings.cache_seeded,
         }

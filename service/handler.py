@@ -35,8 +35,19 @@ from service.flow import Generator
 logger = logging.getLogger("imagegen")
 
 MAX_BODY_BYTES = 64 * 1024
+# Edits carry inline images. Lambda takes at most 6 MB (6,291,456 bytes) per synchronous
+# invocation, for the whole API Gateway event (https://docs.aws.amazon.com/lambda/latest/dg/
+# gettingstarted-limits.html); this leaves room for its headers and context. Larger images go
+# through POST /uploads.
+MAX_EDIT_BODY_BYTES = 6_000_000
 SAFETY_MARGIN_SECONDS = 1.0
-ROUTES = {"/images": "POST", "/images/url": "GET", "/models": "GET"}
+ROUTES = {
+    "/images": "POST",
+    "/images/edits": "POST",
+    "/images/url": "GET",
+    "/models": "GET",
+    "/uploads": "POST",
+}
 
 
 def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> dict:
@@ -79,7 +90,12 @@ def _reject_constant(name: str) -> Any:
     raise InvalidJson(f"{name} is not a JSON value", field="body")
 
 
-def parse_json_body(event: dict) -> Any:
+def _too_large(limit: int) -> PayloadTooLarge:
+    hint = "" if limit == MAX_BODY_BYTES else "; send larger images with POST /uploads"
+    return PayloadTooLarge(f"the body must be at most {limit} bytes{hint}", field="body")
+
+
+def parse_json_body(event: dict, limit: int = MAX_BODY_BYTES) -> Any:
     """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
     content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
     if content_type.lower() != "application/json":
@@ -92,8 +108,8 @@ def parse_json_body(event: dict) -> Any:
         raise InvalidJson('the request body is empty; send {"prompt": "..."}', field="body")
     if not isinstance(raw, str):
         raise InvalidJson("the request body must be text", field="body")
-    if len(raw) > MAX_BODY_BYTES * 4 // 3 + 4:
-        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
+    if len(raw) > limit * 4 // 3 + 4:
+        raise _too_large(limit)
     try:
         data = (
             base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
@@ -104,8 +120,8 @@ def parse_json_body(event: dict) -> Any:
         ) from None
     except UnicodeEncodeError:
         raise InvalidJson("the body is not valid UTF-8", field="body") from None
-    if len(data) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes", field="body")
+    if len(data) > limit:
+        raise _too_large(limit)
     try:
         return json.loads(
             data.decode("utf-8"),
@@ -139,7 +155,8 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     path = event.get("resource") or event.get("path") or ""
     method = (event.get("httpMethod") or "").upper()
     if path not in ROUTES:
-        raise NotFound(f"no route {path!r}; see POST /images, GET /images/url, GET /models")
+        routes = ", ".join(f"{method} {route}" for route, method in ROUTES.items())
+        raise NotFound(f"no route {path!r}; see {routes}")
     if method != ROUTES[path]:
         raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only", allow=ROUTES[path])
     service = generator()
@@ -148,6 +165,11 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     if path == "/images/url":
         query = event.get("queryStringParameters") or {}
         return _response(200, service.fresh_url(query.get("key")))
+    if path == "/uploads":
+        return _response(200, service.upload(parse_json_body(event)))
+    if path == "/images/edits":
+        body = parse_json_body(event, MAX_EDIT_BODY_BYTES)
+        return _response(200, service.edit(body, _deadline(service, context)))
     body = parse_json_body(event)
     return _response(200, service.generate(body, _deadline(service, context)))
 

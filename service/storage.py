@@ -1,4 +1,5 @@
-"""Private S3 storage: write-once keys that cannot collide, and SigV4 presigned GET URLs."""
+"""Private S3 storage: write-once keys that cannot collide, SigV4 presigned GET URLs, bounded
+reads of input images, and presigned POST forms for uploads that never pass through Lambda."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.errors import NotFound, StorageFailed
+from service.errors import NotFound, PayloadTooLarge, StorageFailed
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 # Racing conditional writes (409): a few jittered retries, well inside the storage reserve.
@@ -26,6 +27,18 @@ class StoredObject:
     bytes: int
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned POST: the client posts ``fields`` plus ``file`` (last) to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def new_key(prefix: str, image_format: str, now: datetime) -> str:
@@ -83,7 +96,7 @@ class ImageStore:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return None
             raise StorageFailed("could not read image storage") from exc
         except BotoCoreError as exc:
@@ -95,6 +108,49 @@ class ImageStore:
             int(metadata.get("width", 0)),
             int(metadata.get("height", 0)),
         )
+
+    def read(self, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes, or None if there is no such key; larger than ``max_bytes`` is a
+        413, refused before its body is read."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise StorageFailed("could not read image storage") from exc
+        except BotoCoreError as exc:
+            raise StorageFailed("could not reach image storage") from exc
+        body = answer["Body"]
+        try:
+            if answer.get("ContentLength", 0) > max_bytes:
+                raise PayloadTooLarge(
+                    f"the stored object {key!r} is {answer['ContentLength']} bytes; inputs may"
+                    f" have at most {max_bytes}"
+                )
+            return body.read()
+        except BotoCoreError as exc:
+            raise StorageFailed("could not read image storage") from exc
+        finally:
+            body.close()
+
+    def upload_form(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> UploadForm:
+        """A presigned POST whose policy pins the key, the content type and the size range."""
+        try:
+            form = self._s3.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", 1, max_bytes],
+                ],
+                ExpiresIn=expires_in,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageFailed("could not sign the upload form") from exc
+        return UploadForm(form["url"], dict(form["fields"]))
 
     def presign(self, key: str) -> str:
         try:

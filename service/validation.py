@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from datetime import date
 from typing import Any
 
 from service.catalogue import Catalogue, ModelSpec, Range, SizeRule
 from service.config import Settings
 from service.errors import InvalidField, ModelRetired
+from service.fields import choice, integer, number, text
 from service.request import ImageRequest
 
 FIELDS = (
@@ -31,96 +31,23 @@ FIELDS = (
     "number_of_images",
     "output_format",
 )
-_ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 # Two positive integers without leading zeros; openapi.yaml carries the same pattern.
-# Letters and symbols by category that render as nothing (Hangul fillers, braille blank).
-_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 ASPECT_RATIO = re.compile(r"[1-9][0-9]{0,3}:[1-9][0-9]{0,3}")
 _MAX_REQUEST_SIDE = 8192
 
 
-def _visible(ch: str) -> bool:
-    """A letter, digit, punctuation or symbol that draws something."""
-    return unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_LOOKALIKES
-
-
-def _text(body: dict, name: str, max_length: int, *, required: bool) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise InvalidField(f"'{name}' is required", field=name)
-        return None
-    if not isinstance(value, str):
-        raise InvalidField(f"'{name}' must be a string", field=name)
-    value = value.strip()
-    if not value:
-        if required:
-            raise InvalidField(f"'{name}' must not be empty", field=name)
-        return None
-    if len(value) > max_length:
-        raise InvalidField(
-            f"'{name}' is {len(value)} characters; this model accepts at most {max_length}",
-            field=name,
-        )
-    for ch in value:
-        if ch in _ALLOWED_CONTROLS:
-            continue
-        category = unicodedata.category(ch)
-        if category == "Cc":
-            raise InvalidField(
-                f"'{name}' contains a control character (U+{ord(ch):04X})", field=name
-            )
-        if category == "Cs":
-            raise InvalidField(f"'{name}' contains an unpaired surrogate", field=name)
-    if not any(_visible(ch) for ch in value):
-        # Only format characters (U+200B, U+FEFF), marks or blank fillers: nothing a model can
-        # draw. Like a blank one, an optional field of them counts as not given.
-        if not required:
-            return None
-        raise InvalidField(f"'{name}' must contain at least one visible character", field=name)
-    return value
-
-
-def _integer(body: dict, name: str, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidField(f"'{name}' must be an integer", field=name)
-    if not low <= value <= high:
-        raise InvalidField(f"'{name}' must be between {low} and {high}", field=name)
-    return value
-
-
 def _number(body: dict, name: str, model: ModelSpec, limit: Range | None) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
     if limit is None:
-        raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
-    finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
-    if isinstance(value, bool) or not finite:  # math.isfinite overflows on huge ints
-        raise InvalidField(f"'{name}' must be a number", field=name)
-    if not limit.min <= value <= limit.max:
-        raise InvalidField(
-            f"'{name}' must be between {limit.min:g} and {limit.max:g} for model {model.alias}",
-            field=name,
-        )
-    return value
+        if body.get(name) is not None:
+            raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
+        return None
+    return number(body, name, limit.min, limit.max, f" for model {model.alias}")
 
 
 def _choice(body: dict, name: str, choices: tuple[str, ...], model: ModelSpec) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidField(f"'{name}' must be a string", field=name)
-    if not choices:
+    if not choices and isinstance(body.get(name), str):
         raise InvalidField(f"'{name}' is not supported by model {model.alias}", field=name)
-    if value not in choices:
-        expected = f"one of {', '.join(choices)}" if len(choices) > 1 else choices[0]
-        raise InvalidField(f"'{name}' must be {expected} for model {model.alias}", field=name)
-    return value
+    return choice(body, name, choices, f" for model {model.alias}")
 
 
 def _resolve_model(
@@ -195,8 +122,8 @@ def _size_from_ratio_in_range(rule: SizeRule, ratio: float) -> tuple[int, int]:
 def _resolve_size(body: dict, model: ModelSpec) -> tuple[int, int, str | None, tuple[str, ...]]:
     """Return (width, height, aspect_ratio, notes) the model will be asked for."""
     rule = model.limits.size
-    width = _integer(body, "width", 1, _MAX_REQUEST_SIDE)
-    height = _integer(body, "height", 1, _MAX_REQUEST_SIDE)
+    width = integer(body, "width", 1, _MAX_REQUEST_SIDE)
+    height = integer(body, "height", 1, _MAX_REQUEST_SIDE)
     ratio = body.get("aspect_ratio")
     if (width is None) != (height is None):
         missing = "height" if height is None else "width"
@@ -267,11 +194,11 @@ def parse_request(body: Any, settings: Settings, catalogue: Catalogue, today: da
         )
     model, invoke_id = _resolve_model(body, settings, catalogue, today)
     limits = model.limits
-    prompt = _text(body, "prompt", limits.prompt_max_length, required=True)
-    negative = _text(body, "negative_prompt", limits.negative_prompt_max_length, required=False)
+    prompt = text(body, "prompt", limits.prompt_max_length, required=True)
+    negative = text(body, "negative_prompt", limits.negative_prompt_max_length, required=False)
     width, height, ratio, notes = _resolve_size(body, model)
     max_images = min(limits.max_images, settings.max_images)
-    count = _integer(body, "number_of_images", 1, max_images)
+    count = integer(body, "number_of_images", 1, max_images)
     steps = _number(body, "steps", model, limits.steps)
     if steps is not None and not isinstance(steps, int):
         raise InvalidField("'steps' must be an integer", field="steps")
@@ -284,7 +211,7 @@ def parse_request(body: Any, settings: Settings, catalogue: Catalogue, today: da
         width=width,
         height=height,
         aspect_ratio=ratio,
-        seed=_integer(body, "seed", 0, limits.seed_max),
+        seed=integer(body, "seed", 0, limits.seed_max),
         cfg_scale=_number(body, "cfg_scale", model, limits.cfg_scale),
         steps=steps,
         style_preset=_choice(body, "style_preset", limits.style_presets, model),

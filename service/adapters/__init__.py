@@ -6,11 +6,13 @@ from service.adapters.amazon import AmazonImageAdapter
 from service.adapters.base import Adapter, ModelImage
 from service.adapters.sdxl import SdxlAdapter
 from service.adapters.stability import StabilityImageAdapter
+from service.adapters.stability_services import StabilityServicesAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     "stability-image": StabilityImageAdapter(),
     "stability-sdxl": SdxlAdapter(),
     "amazon-image": AmazonImageAdapter(),
+    "stability-services": StabilityServicesAdapter(),
 }
 
 __all__ = ["ADAPTERS", "Adapter", "ModelImage", "for_family"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from service.errors import ModelFailed
-from service.request import ImageRequest
+from service.request import EditRequest, ImageRequest
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class ModelImage:
 
 
 class Adapter(Protocol):
-    def request_body(self, request: ImageRequest, count: int, seed: int) -> dict:
+    def request_body(self, request: ImageRequest | EditRequest, count: int, seed: int) -> dict:
         """The JSON body of one ``InvokeModel`` call producing ``count`` images."""
         ...
 

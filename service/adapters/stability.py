@@ -24,20 +24,25 @@ class StabilityImageAdapter:
         return body
 
     def parse_response(self, payload: dict, count: int, seed: int) -> list[ModelImage]:
-        reasons = payload.get("finish_reasons") or []
-        for reason in reasons:
-            if reason is None:
-                continue
-            if str(reason).startswith("Filter reason"):
-                raise ContentFiltered(f"blocked by the model's content filter ({reason})")
-            raise ModelFailed(f"the model reported: {reason}")
-        images = payload.get("images")
-        if not isinstance(images, list) or not images:
-            raise ModelFailed("the model returned no image")
-        seeds = payload.get("seeds")
-        if not isinstance(seeds, list) or len(seeds) != len(images):
-            seeds = [seed] * len(images)
-        return [
-            ModelImage(decode_image(image), int(s) if isinstance(s, int) else seed)
-            for image, s in zip(images, seeds, strict=True)
-        ]
+        return parse_stability_answer(payload, seed)
+
+
+def parse_stability_answer(payload: dict, seed: int) -> list[ModelImage]:
+    """Stability's answer, shared by its generation models and its image services."""
+    reasons = payload.get("finish_reasons") or []
+    for reason in reasons:
+        if reason is None:
+            continue
+        if str(reason).startswith("Filter reason"):
+            raise ContentFiltered(f"blocked by the model's content filter ({reason})")
+        raise ModelFailed(f"the model reported: {reason}")
+    images = payload.get("images")
+    if not isinstance(images, list) or not images:
+        raise ModelFailed("the model returned no image")
+    seeds = payload.get("seeds")
+    if not isinstance(seeds, list) or len(seeds) != len(images):
+        seeds = [seed] * len(images)
+    return [
+        ModelImage(decode_image(image), int(s) if isinstance(s, int) else seed)
+        for image, s in zip(images, seeds, strict=True)
+    ]

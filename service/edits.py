@@ -1,0 +1,131 @@
+"""Turn a ``POST /images/edits`` body into an ``EditRequest``, or a 4xx naming the field.
+
+Which fields and inputs an operation takes, and their limits, are the catalogue's data; this
+module checks any operation the same way. Cheap checks run first, so a bad parameter is
+refused before an input image is read from S3.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from service import fields
+from service.catalogue import Catalogue, FieldRule, OperationSpec
+from service.config import Settings
+from service.errors import InvalidField, ModelRetired, PayloadTooLarge
+from service.inputs import BEDROCK_BODY_MAX_BYTES, BODY_RESERVE_BYTES, InputSource, read_input
+from service.request import EditRequest, InputImage
+
+COMMON_FIELDS = ("operation", "seed", "output_format")
+
+
+def _operation(body: dict, settings: Settings, catalogue: Catalogue, today: date) -> OperationSpec:
+    name = body.get("operation")
+    operation = catalogue.operation(name) if isinstance(name, str) else None
+    if operation is None or not settings.operation_allowed(operation.operation):
+        usable = [
+            op.operation for op in catalogue.operations if settings.operation_usable(op, today)
+        ]
+        shown = repr(name) if isinstance(name, str) else "missing"
+        raise InvalidField(
+            f"'operation' is {shown}; choose one of {', '.join(usable) or '(none enabled)'}",
+            field="operation",
+        )
+    if operation.is_retired(today):
+        raise ModelRetired(
+            f"operation {operation.operation} ({operation.id}) reached end of life on Bedrock on"
+            f" {operation.end_of_life}; use {operation.replacement} instead",
+            field="operation",
+        )
+    return operation
+
+
+def _value(body: dict, rule: FieldRule, scope: str) -> Any:
+    if rule.type == "text":
+        return fields.text(body, rule.name, rule.max_length, required=rule.required)
+    if rule.type == "choice":
+        value = fields.choice(body, rule.name, rule.values, scope)
+    elif rule.type == "integer":
+        value = fields.integer(body, rule.name, int(rule.min), int(rule.max))
+    else:
+        value = fields.number(body, rule.name, rule.min, rule.max, scope)
+    if value is None and rule.required:
+        raise InvalidField(f"'{rule.name}' is required{scope}", field=rule.name)
+    return value
+
+
+def _images(
+    body: dict, operation: OperationSpec, scope: str, source: InputSource
+) -> dict[str, InputImage]:
+    images: dict[str, InputImage] = {}
+    for rule in operation.inputs:
+        if body.get(rule.name) is None:
+            if rule.required:
+                raise InvalidField(f"'{rule.name}' is required{scope}", field=rule.name)
+            continue
+        images[rule.name] = read_input(rule.name, body[rule.name], rule, source)
+    for rule in operation.inputs:
+        image, other = images.get(rule.name), images.get(rule.same_size_as or "")
+        if image is not None and other is not None:
+            mine, theirs = (
+                (image.info.width, image.info.height),
+                (other.info.width, other.info.height),
+            )
+            if mine != theirs:
+                raise InvalidField(
+                    f"'{rule.name}' is {mine[0]}x{mine[1]}; it must be the same size as"
+                    f" '{rule.same_size_as}' ({theirs[0]}x{theirs[1]})",
+                    field=rule.name,
+                )
+    encoded = sum(len(image.encoded) for image in images.values())
+    if encoded > BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES:
+        raise PayloadTooLarge(
+            f"the input images are {encoded} bytes as base64 together; Bedrock takes at most"
+            f" {BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES}",
+            field=next(iter(images)),
+        )
+    return images
+
+
+def parse_edit(
+    body: Any, settings: Settings, catalogue: Catalogue, today: date, source: InputSource
+) -> EditRequest:
+    """Validate a decoded JSON body for ``POST /images/edits``."""
+    if not isinstance(body, dict):
+        raise InvalidField(
+            'the body must be a JSON object like {"operation": "...", "image": {"key": "..."}}',
+            field="body",
+        )
+    operation = _operation(body, settings, catalogue, today)
+    scope = f" for operation {operation.operation}"
+    accepted = (
+        *COMMON_FIELDS,
+        *(rule.name for rule in operation.fields),
+        *(rule.name for rule in operation.inputs),
+    )
+    unknown = sorted(set(body) - set(accepted))
+    if unknown:
+        raise InvalidField(
+            f"unknown field '{unknown[0]}'{scope}; it accepts {', '.join(accepted)}",
+            field=unknown[0],
+        )
+    values = {rule.name: _value(body, rule, scope) for rule in operation.fields}
+    values = {name: value for name, value in values.items() if value is not None}
+    if operation.require_any and not any(values.get(name) for name in operation.require_any):
+        raise InvalidField(
+            f"give at least one of {', '.join(operation.require_any)} (above 0){scope}",
+            field=operation.require_any[0],
+        )
+    if operation.seed_max is None and body.get("seed") is not None:
+        raise InvalidField(f"'seed' is not supported{scope}", field="seed")
+    seed = fields.integer(body, "seed", 0, operation.seed_max or 0)
+    output_format = fields.choice(body, "output_format", operation.output_formats, scope)
+    return EditRequest(
+        operation=operation,
+        invoke_id=operation.invoke_id(settings.region),
+        values=values,
+        images=_images(body, operation, scope, source),
+        seed=seed,
+        output_format=output_format or operation.output_formats[0],
+    )
