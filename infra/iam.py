@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from infra.settings import catalogue
+from infra.settings import Invocation
 
 
 def assume_role(service: str) -> dict:
@@ -22,20 +22,23 @@ def assume_role(service: str) -> dict:
 
 
 def bedrock_model_arns(
-    model_ids: Iterable[str], region: str, account: str, partition: str
+    invocations: Iterable[Invocation], region: str, account: str, partition: str
 ) -> list[str]:
-    """Foundation-model ARNs; for an inference profile, the profile plus the model in each
-    destination region (AWS checks both when a profile routes a call)."""
-    known = catalogue()
+    """What ``bedrock:InvokeModel`` must allow for each target, models' and operations' alike.
+
+    In-Region: the foundation model in ``region``. Through a cross-Region inference profile: the
+    profile in ``region`` (the source region) and the foundation model in every destination
+    region the profile may route the call to; a grant naming the profile must also name the
+    model in each of its regions (Bedrock User Guide, "Prerequisites for inference profiles",
+    https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html).
+    """
+    bedrock = f"arn:{partition}:bedrock"
     arns: list[str] = []
-    for model_id in model_ids:
-        model = known[model_id]
-        if model_id in model["inference_profiles"]:
-            arns.append(f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}")
-            regions = model["inference_profiles"][model_id]
-        else:
-            regions = [region]
-        arns += [f"arn:{partition}:bedrock:{r}::foundation-model/{model['id']}" for r in regions]
+    for target in invocations:
+        if target.destinations:
+            arns.append(f"{bedrock}:{region}:{account}:inference-profile/{target.invoke_id}")
+        regions = target.destinations or (region,)
+        arns += [f"{bedrock}:{r}::foundation-model/{target.model_id}" for r in regions]
     return list(dict.fromkeys(arns))
 
 
@@ -44,6 +47,7 @@ def lambda_policy(
     model_arns: list[str],
     bucket_arn: str,
     key_prefix: str,
+    upload_prefix: str,
     log_group_arn: str,
     kms_key_arn: str | None,
     tracing: bool,
@@ -60,6 +64,17 @@ def lambda_policy(
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:GetObject"],
             "Resource": [f"{bucket_arn}/{key_prefix}*"],
+        },
+        # POST /uploads hands out presigned POST forms, and S3 authorizes such an upload as the
+        # principal whose key signed the form's policy (the form carries its x-amz-credential;
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-UsingHTTPPOST.html and
+        # .../API/sigv4-HTTPPOSTConstructPolicy.html): the role needs PutObject here although
+        # the Lambda itself never writes an upload. It reads them back as edit inputs.
+        {
+            "Sid": "SignUploadFormsAndReadUploads",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{upload_prefix}*"],
         },
         # Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404, and
         # cache misses and get_image_url would look like permission errors.

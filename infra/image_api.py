@@ -1,9 +1,9 @@
 """``ImageApi``: one component for the whole image API of one environment.
 
-Private, TLS-only, encrypted S3 bucket with lifecycle expiry; a least-privilege Lambda running
-the ``service`` package; an API Gateway REST API built from ``openapi.yaml`` with validation,
-throttling, access logs and API keys or IAM authorization. A second environment is a new stack
-file, not new code.
+Private, TLS-only, encrypted S3 bucket with lifecycle expiry of images and uploads; a
+least-privilege Lambda running the ``service`` package; an API Gateway REST API built from
+``openapi.yaml`` with validation, throttling, access logs and API keys or IAM authorization. A
+second environment is a new stack file, not new code.
 
 What ``protect`` keeps (bucket, key, log groups) has generated names, so a stack can be destroyed
 and brought up again beside what it retained; the bucket's public-access block, TLS-only policy,
@@ -27,6 +27,9 @@ from infra.package import HANDLER, service_archive
 from infra.settings import ImageApiSettings
 
 KEY_PREFIX = "images/"
+# Input images clients POST straight to S3 (POST /uploads); apart from KEY_PREFIX, so the role's
+# grants and the lifecycle can tell generated images from uploads.
+UPLOAD_PREFIX = "uploads/"
 
 
 class ImageApi(pulumi.ComponentResource):
@@ -113,17 +116,26 @@ class ImageApi(pulumi.ComponentResource):
             ],
             opts=guard,
         )
+        # Uploads live as long as images: the API contract (POST /uploads in openapi.yaml) says
+        # they expire like images, a client may edit one upload several times over days, and an
+        # edit's output, which shows the input, is kept that long anyway. An upload form is one
+        # POST, never multipart, but the role's PutObject would let a multipart upload start
+        # there too: abort those.
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-images-lifecycle",
             bucket=self.bucket.id,
             rules=[
                 {
-                    "id": "expire-generated-images",
+                    "id": rule_id,
                     "status": "Enabled",
-                    "filter": {"prefix": KEY_PREFIX},
+                    "filter": {"prefix": prefix},
                     "expiration": {"days": s.image_retention_days},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
                 }
+                for rule_id, prefix in (
+                    ("expire-generated-images", KEY_PREFIX),
+                    ("expire-uploads", UPLOAD_PREFIX),
+                )
             ],
             opts=guard,
         )
@@ -153,9 +165,10 @@ class ImageApi(pulumi.ComponentResource):
         ).apply(
             lambda a: json.dumps(
                 iam.lambda_policy(
-                    model_arns=iam.bedrock_model_arns(s.invocable_model_ids, s.region, a[2], a[3]),
+                    model_arns=iam.bedrock_model_arns(s.invocations, s.region, a[2], a[3]),
                     bucket_arn=a[0],
                     key_prefix=KEY_PREFIX,
+                    upload_prefix=UPLOAD_PREFIX,
                     log_group_arn=a[1],
                     kms_key_arn=a[4],
                     tracing=s.tracing,
@@ -191,8 +204,12 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_DEFAULT_MODEL": s.default_model,
                     "IMAGEGEN_ALLOWED_MODELS": ",".join(s.allowed_models),
                     "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
+                    # Empty only where no operation is offered (the service then reads it as
+                    # all of them, none usable here and none granted).
+                    "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations),
                     "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
                     "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
+                    "IMAGEGEN_UPLOAD_PREFIX": UPLOAD_PREFIX,
                     "IMAGEGEN_LOG_LEVEL": s.log_level,
                     "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
                     # The service's own default is 26 s; never more than the Lambda allows.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,14 +54,66 @@ def schema_defaults() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
+def _catalogue_file() -> dict[str, Any]:
+    return json.loads(CATALOGUE_PATH.read_text())
+
+
+@lru_cache(maxsize=1)
 def catalogue() -> dict[str, dict]:
     """The service's model catalogue, read as data (infra never imports ``service``)."""
-    models = json.loads(CATALOGUE_PATH.read_text())["models"]
     index: dict[str, dict] = {}
-    for model in models:
+    for model in _catalogue_file()["models"]:
         for name in (model["alias"], model["id"], *model["inference_profiles"]):
             index[name] = model
     return index
+
+
+@lru_cache(maxsize=1)
+def operations() -> dict[str, dict]:
+    """The catalogue's editing operations by name, read as data like the models."""
+    return {op["operation"]: op for op in _catalogue_file().get("operations", [])}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the Lambda passes to InvokeModel, and the foundation model behind it."""
+
+    invoke_id: str  # a foundation-model id or a cross-Region inference-profile id
+    model_id: str
+    destinations: tuple[str, ...] = ()  # where a profile routes calls; empty: in-Region
+
+
+def _retired(entry: dict, today: date) -> bool:
+    """The service's rule (``service.catalogue``): marked retired, or past its end of life."""
+    end = entry.get("end_of_life")
+    return entry["status"] == "retired" or (end is not None and date.fromisoformat(end) <= today)
+
+
+def _offered_in(operation: dict, region: str) -> bool:
+    """Served in ``region``: in-Region, or through a profile whose regions include it (a ``us.``
+    profile's source and destination regions are the same)."""
+    return region in operation["regions"] or any(
+        region in regions for regions in operation["inference_profiles"].values()
+    )
+
+
+def _operation_invocation(operation: dict, region: str) -> Invocation:
+    """The target ``service.catalogue.OperationSpec.invoke_id`` picks in ``region``: the profile
+    whose regions include it (profiles spread load), else the foundation model in-Region."""
+    for profile, regions in operation["inference_profiles"].items():
+        if region in regions:
+            return Invocation(profile, operation["id"], tuple(regions))
+    return Invocation(operation["id"], operation["id"])
+
+
+def default_operations(region: str, today: date) -> tuple[str, ...]:
+    """What an empty ``allowedOperations`` means: every operation the region offers that is not
+    retired, i.e. every one a request could use here."""
+    return tuple(
+        name
+        for name, op in operations().items()
+        if _offered_in(op, region) and not _retired(op, today)
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +123,7 @@ class ImageApiSettings:
     default_model: str
     allowed_models: tuple[str, ...]
     enabled_retired_models: tuple[str, ...]
+    allowed_operations: tuple[str, ...]
     url_expiry_seconds: int
     image_retention_days: int
     log_retention_days: int
@@ -93,6 +147,7 @@ class ImageApiSettings:
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str, region: str) -> ImageApiSettings:
         defaults = schema_defaults()
+        today = date.today()  # what "retired" means for the catalogue's end-of-life dates
 
         def get(key: str, reader: str) -> Any:
             value = getattr(config, reader)(key)
@@ -104,6 +159,8 @@ class ImageApiSettings:
             default_model=get("defaultModel", "get"),
             allowed_models=tuple(get("allowedModels", "get_object")),
             enabled_retired_models=tuple(get("enabledRetiredModels", "get_object")),
+            allowed_operations=tuple(dict.fromkeys(get("allowedOperations", "get_object")))
+            or default_operations(region, today),
             url_expiry_seconds=get("urlExpirySeconds", "get_int"),
             image_retention_days=get("imageRetentionDays", "get_int"),
             log_retention_days=get("logRetentionDays", "get_int"),
@@ -124,12 +181,13 @@ class ImageApiSettings:
             alarm_email=get("alarmEmail", "get").strip(),
             monthly_budget_usd=get("monthlyBudgetUsd", "get_int"),
         )
-        settings.check()
+        settings.check(today)
         return settings
 
-    def check(self) -> None:
+    def check(self, today: date) -> None:
         """Refuse settings that would deploy a broken or unsafe API, before anything is created."""
         self._check_models()
+        self._check_operations(today)
         if not 4 <= self.lambda_timeout_seconds <= 28:
             raise ValueError(
                 "imagegen:lambdaTimeoutSeconds must be 4..28: API Gateway cuts at 29 s and the"
@@ -180,6 +238,34 @@ class ImageApiSettings:
                     " catalogue; requests for it will answer 503"
                 )
 
+    def _check_operations(self, today: date) -> None:
+        """Like the models: unknown names are refused; operations that cannot answer here are
+        deployed as asked, with a warning saying what their requests will get."""
+        known = operations()
+        for name in self.allowed_operations:
+            if name not in known:
+                raise ValueError(
+                    f"imagegen:allowedOperations: unknown operation {name!r}; choose from"
+                    f" {', '.join(known)} (service/catalogue.json)"
+                )
+        if not self.allowed_operations:
+            pulumi.log.warn(
+                f"imagegen: no editing operation is offered in {self.region} per the catalogue;"
+                " POST /images/edits will answer 503"
+            )
+        for name in self.allowed_operations:
+            operation = known[name]
+            if not _offered_in(operation, self.region):
+                pulumi.log.warn(
+                    f"imagegen: operation {name} is not offered in {self.region} per the"
+                    " catalogue; requests for it will answer 503"
+                )
+            elif _retired(operation, today):
+                pulumi.log.warn(
+                    f"imagegen: operation {name} reached end of life on Bedrock; requests for it"
+                    " will answer 400 model_retired"
+                )
+
     def _offered_here(self, name: str) -> bool:
         """Served in the stack's region, or named by an inference profile that routes there."""
         model = catalogue()[name]
@@ -191,10 +277,29 @@ class ImageApiSettings:
 
     @property
     def invocable_model_ids(self) -> tuple[str, ...]:
-        """Ids the Lambda may pass to InvokeModel: model ids, or listed profile ids."""
+        """Ids the Lambda may pass to InvokeModel for generation: model ids, or listed profile
+        ids."""
+        return tuple(dict.fromkeys(target.invoke_id for target in self._model_invocations()))
+
+    @property
+    def invocations(self) -> tuple[Invocation, ...]:
+        """Every InvokeModel target of the stack: the allowed models', then the allowed
+        operations'."""
+        known = operations()
+        targets = [
+            *self._model_invocations(),
+            *(_operation_invocation(known[name], self.region) for name in self.allowed_operations),
+        ]
+        return tuple(dict.fromkeys(targets))
+
+    def _model_invocations(self) -> list[Invocation]:
         known = catalogue()
-        ids = []
+        targets = []
         for name in self.allowed_models:
             model = known[name]
-            ids.append(name if name in model["inference_profiles"] else model["id"])
-        return tuple(dict.fromkeys(ids))
+            if name in model["inference_profiles"]:
+                regions = tuple(model["inference_profiles"][name])
+                targets.append(Invocation(name, model["id"], regions))
+            else:
+                targets.append(Invocation(model["id"], model["id"]))
+        return targets

@@ -54,17 +54,26 @@ def statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def statement_problems(statement: Mapping[str, Any]) -> list[str]:
     """Why an Allow statement grants more than named actions on named resources (X-Ray excepted:
-    AWS offers no narrower resource for trace segments)."""
+    AWS offers no narrower resource for trace segments).
+
+    Bedrock resources must be named outright: a wildcard in a model or inference-profile ARN
+    (the shape of AWS's own inference-profile example policy) lets the function invoke any paid
+    model, in any region, and AWS gives every one of them an exact ARN.
+    """
     if statement.get("Effect") != "Allow":
         return []
     if "NotAction" in statement or "NotResource" in statement:
         return ["an Allow with NotAction/NotResource grants everything not listed"]
     actions = [str(a) for a in as_list(statement.get("Action"))]
+    resources = [str(r) for r in as_list(statement.get("Resource"))]
     problems = [f"wildcard action {a!r}" for a in actions if "*" in a]
-    if "*" in as_list(statement.get("Resource")) and not all(
-        a.lower().startswith("xray:") for a in actions
-    ):
+    if "*" in resources and not all(a.lower().startswith("xray:") for a in actions):
         problems.append(f"Resource '*' for {', '.join(actions)} (only X-Ray may use it)")
+    problems += [
+        f"wildcard Bedrock resource {r!r}: name each model and inference profile"
+        for r in resources
+        if r.startswith("arn:") and r.split(":")[2:3] == ["bedrock"] and "*" in r
+    ]
     return problems
 
 

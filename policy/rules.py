@@ -232,7 +232,8 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         "iam-statements-scoped",
-        "IAM Allow statements name their actions (no wildcards) and resources (only X-Ray '*').",
+        "IAM Allow statements name their actions (no wildcards) and resources (only X-Ray '*';"
+        " Bedrock models and inference profiles without wildcards).",
         iam_statements_scoped,
     ),
     ResourceValidationPolicy(

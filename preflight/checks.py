@@ -20,7 +20,7 @@ from botocore.parsers import ResponseParserError
 from preflight.sample import SEED, request_for, service_settings
 from preflight.stack import StackSettings
 from service.adapters import for_family
-from service.catalogue import Catalogue, ModelSpec
+from service.catalogue import Catalogue, ModelSpec, OperationSpec
 from service.config import ConfigError, Settings
 from service.errors import ImageGenError
 
@@ -87,11 +87,15 @@ def stack_settings(stack: StackSettings, catalogue: Catalogue) -> tuple[Result, 
     try:
         settings = service_settings(stack, catalogue)
     except ConfigError as exc:
-        keys = "imagegen:defaultModel / allowedModels / enabledRetiredModels"
+        keys = "imagegen:defaultModel / allowedModels / enabledRetiredModels / allowedOperations"
         text = f"{exc}: fix {keys} in {stack.file}"
         return Result("settings", Status.FAIL, text), None
     models = ", ".join(stack.allowed_models)
-    message = f"{stack.file}: {stack.region}, default {stack.default_model}, allowed {models}"
+    operations = ", ".join(stack.allowed_operations) or "every one offered here"
+    message = (
+        f"{stack.file}: {stack.region}, default {stack.default_model}, allowed {models};"
+        f" operations {operations}"
+    )
     return Result("settings", Status.OK, message), settings
 
 
@@ -194,6 +198,43 @@ def model_access(bedrock: Any, model: ModelSpec, region: str) -> Result:
         )
         return Result(check, Status.WARN, text, model.alias)
     return Result(check, Status.OK, state, model.alias)
+
+
+def profile_routes(bedrock: Any, operation: OperationSpec, region: str, stack_file: str) -> Result:
+    """The operation's cross-Region inference profile exists here and routes only to the regions
+    the catalogue lists (GetInferenceProfile): the Lambda's role may invoke the model in exactly
+    those, so a call the profile routed anywhere else would be denied."""
+    check = "profile"
+    profile_id = operation.invoke_id(region)
+    granted = set(operation.inference_profiles[profile_id])
+    try:
+        answer = bedrock.get_inference_profile(inferenceProfileIdentifier=profile_id)
+    except ClientError as exc:
+        code, message = _error(exc)
+        if code not in ("ResourceNotFoundException", "ValidationException"):
+            return could_not_check(check, exc, operation.operation, "bedrock:GetInferenceProfile")
+        text = (
+            f"{profile_id} is not offered in {region} ({code}: {message}): change aws:region or"
+            f" drop {operation.operation} from imagegen:allowedOperations in {stack_file}"
+        )
+        return Result(check, Status.FAIL, text, operation.operation)
+    except AWS_ERRORS as exc:
+        return could_not_check(check, exc, operation.operation)
+    routed = {model["modelArn"].split(":")[3] for model in answer["models"]}
+    beyond = sorted(routed - granted)
+    if beyond:
+        text = (
+            f"{profile_id} now also routes to {', '.join(beyond)}, where the Lambda's role may"
+            f" not invoke {operation.id}: add them to the profile in service/catalogue.json and"
+            " redeploy"
+        )
+        return Result(check, Status.FAIL, text, operation.operation)
+    where = ", ".join(sorted(routed))
+    if answer["status"] != "ACTIVE":
+        text = f"{profile_id} is {answer['status']} in {region} (routes to {where})"
+        return Result(check, Status.WARN, text, operation.operation)
+    text = f"{profile_id} routes to {where}, each granted to the Lambda's role"
+    return Result(check, Status.OK, text, operation.operation)
 
 
 def _policy_source(iam: Any, caller_arn: str) -> tuple[str, str]:

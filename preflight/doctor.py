@@ -21,9 +21,10 @@ from botocore.exceptions import BotoCoreError
 from preflight import checks
 from preflight.checks import Result, Status
 from preflight.stack import StackError, StackSettings, load
-from service.catalogue import Catalogue, ModelSpec, default_catalogue
+from service.catalogue import Catalogue, ModelSpec, OperationSpec, default_catalogue
+from service.config import Settings
 
-SKIPPABLE = ("offered", "access", "marketplace", "concurrency", "logging")
+SKIPPABLE = ("offered", "access", "profile", "marketplace", "concurrency", "logging")
 # One attempt per paid call (a retry would pay twice); image models can take tens of seconds.
 _INVOKE_CONFIG = Config(
     connect_timeout=5, read_timeout=90, retries={"mode": "standard", "total_max_attempts": 1}
@@ -99,6 +100,12 @@ def _invocation_names(stack: StackSettings, catalogue: Catalogue) -> list[str]:
     return list(first.values())
 
 
+def _operations(settings: Settings, catalogue: Catalogue) -> list[OperationSpec]:
+    """The editing operations the deployed service could use: allowed, offered, not retired."""
+    today = date.today()
+    return [op for op in catalogue.operations if settings.operation_usable(op, today)]
+
+
 def _cost_note(names: list[str], catalogue: Catalogue) -> str:
     prices = {name: catalogue.find(name).price_usd_per_image for name in names}
     each = ", ".join(f"{name} ${price:.3f}" for name, price in prices.items())
@@ -137,6 +144,11 @@ def run(args: argparse.Namespace, stack: StackSettings, report: Report) -> None:
     if not skipped("access"):
         for model in models:
             report.add(checks.model_access(bedrock, model, stack.region))
+    operations = _operations(settings, catalogue) if settings is not None else []
+    if not skipped("profile"):
+        for operation in operations:
+            if operation.invoke_id(stack.region) != operation.id:
+                report.add(checks.profile_routes(bedrock, operation, stack.region, stack.file))
     if not skipped("marketplace"):
         report.add(checks.marketplace_permissions(session.client("iam"), caller))
     if not skipped("concurrency"):
@@ -145,6 +157,12 @@ def run(args: argparse.Namespace, stack: StackSettings, report: Report) -> None:
     if not skipped("logging"):
         report.add(checks.api_gateway_logging(session.client("apigateway"), stack))
 
+    if operations:
+        report.note(
+            f"Not invoked (a paid call each): the {len(operations)} editing operations. Until"
+            " each one's model has answered your credentials once, its edits fail in the Lambda,"
+            " whose role cannot subscribe to a model."
+        )
     if args.no_invoke:
         text = (
             "--no-invoke: until one call per model succeeds with your credentials, a model the"

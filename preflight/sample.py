@@ -29,6 +29,8 @@ def service_settings(stack: StackSettings, catalogue: Catalogue) -> Settings:
         config.DEFAULT_MODEL: stack.default_model,
         config.ALLOWED_MODELS: ",".join(stack.allowed_models),
         config.ENABLED_RETIRED_MODELS: ",".join(stack.enabled_retired_models),
+        # Empty means all of them to the service, as an unset allowedOperations does to infra.
+        config.ALLOWED_OPERATIONS: ",".join(stack.allowed_operations),
     }
     return Settings.from_env(env, catalogue)
 

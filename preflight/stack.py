@@ -33,6 +33,7 @@ class StackSettings:
     default_model: str
     allowed_models: tuple[str, ...]
     enabled_retired_models: tuple[str, ...]
+    allowed_operations: tuple[str, ...]  # empty: every one offered in the region, not retired
     reserved_concurrency: int
     manages_api_gateway_account: bool
 
@@ -55,7 +56,7 @@ def _names(key: str, value: Any, file: str) -> tuple[str, ...]:
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise StackError(f"{file}: {key} must be a list of model names")
+        raise StackError(f"{file}: {key} must be a list of names")
     return tuple(value)
 
 
@@ -101,6 +102,7 @@ def load(stack: str, root: Path = ROOT, env: Mapping[str, str] = os.environ) -> 
         enabled_retired_models=_names(
             "enabledRetiredModels", values.get("enabledRetiredModels", []), file
         ),
+        allowed_operations=_names("allowedOperations", values.get("allowedOperations", []), file),
         reserved_concurrency=_integer(
             "reservedConcurrency", values.get("reservedConcurrency", -1), file
         ),

@@ -10,9 +10,10 @@ What moto cannot enforce, so this test does not claim it:
 - S3 answers HEAD of a missing key with 403 unless the caller has ``s3:ListBucket``; moto
   answers 404 with ``s3:GetObject`` alone, so the need for ``TellMissingImages`` rests on AWS's
   HeadObject documentation. Here it is only shown that 404 comes through with the grant.
-- Presigned (query-string) requests are not authenticated in moto's IAM mode (it reads only the
-  Authorization header). The test checks that the URL is signed with the role's temporary key
-  and token, and that the same GetObject as the role is allowed.
+- Presigned (query-string) requests and presigned POST forms are not authenticated in moto's IAM
+  mode (it reads only the Authorization header). The tests check that the URL and the form are
+  signed with the role's temporary key and token, and that the same GetObject (URL) or
+  PutObject (form) as the role is allowed.
 - Conditions: moto treats every Condition as met (it evaluates only ``StringEquals`` in trust
   policies), so the bucket's TLS-only policy would deny every call here and is left out; the
   policy pack and tests/infra/test_stacks.py check that policy instead.
@@ -39,7 +40,7 @@ from moto import mock_aws
 from moto.core import disable_iam_authentication, enable_iam_authentication
 
 from infra import iam
-from infra.image_api import KEY_PREFIX
+from infra.image_api import KEY_PREFIX, UPLOAD_PREFIX
 from infra.settings import ImageApiSettings
 from service import aws
 from service.catalogue import default_catalogue
@@ -51,6 +52,7 @@ from tests.infra.conftest import ACCOUNT, StackRun, stack_config
 FUNCTION = "aws:lambda/function:Function"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 24
 STORED = "images/2025/01/01/0123456789abcdef0123456789abcdef.png"  # generated earlier
+UPLOADED = "uploads/2025/01/01/0123456789abcdef0123456789abcdef.png"  # posted by a client
 OUTSIDE = "private/notes.txt"  # someone else's object in the same bucket
 
 
@@ -75,9 +77,10 @@ def document(dev: StackRun) -> dict:
     bucket = function["environment"]["variables"]["IMAGEGEN_BUCKET"]
     log_group = function["loggingConfig"]["logGroup"]
     return iam.lambda_policy(
-        model_arns=iam.bedrock_model_arns(settings.invocable_model_ids, dev.region, ACCOUNT, "aws"),
+        model_arns=iam.bedrock_model_arns(settings.invocations, dev.region, ACCOUNT, "aws"),
         bucket_arn=f"arn:aws:s3:::{bucket}",
         key_prefix=KEY_PREFIX,
+        upload_prefix=UPLOAD_PREFIX,
         log_group_arn=f"arn:aws:logs:{dev.region}:{ACCOUNT}:log-group:{log_group}",
         kms_key_arn=None,
         tracing=False,
@@ -93,6 +96,7 @@ def as_lambda_role(document: dict, dev: StackRun) -> Iterator[AsRole]:
         admin = boto3.client("s3", region_name=region)
         admin.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         admin.put_object(Bucket=bucket, Key=STORED, Body=PNG, ContentType="image/png")
+        admin.put_object(Bucket=bucket, Key=UPLOADED, Body=PNG, ContentType="image/png")
         admin.put_object(Bucket=bucket, Key=OUTSIDE, Body=b"not an image")
         client = boto3.client("iam", region_name=region)
         trust = json.dumps(iam.assume_role("lambda.amazonaws.com"))
@@ -143,10 +147,49 @@ def test_the_handlers_s3_calls_succeed_as_the_role(document, dev):
             assert requests.get(url, timeout=5).content == PNG
 
 
+def test_upload_forms_are_signed_as_the_role_and_uploads_are_read_back(document, dev):
+    """S3 authorizes a presigned POST as the form's signer, so the role itself must be allowed
+    to put under uploads/; edits then read the upload as the role."""
+    with as_lambda_role(document, dev) as role:
+        key = new_key(UPLOAD_PREFIX, "png", datetime(2025, 1, 2, tzinfo=UTC))
+        form = role.store.upload_form(key, "image/png", 1024, 900)
+        assert form.fields["x-amz-credential"].startswith(f"{role.credentials['AccessKeyId']}/")
+        assert form.fields["x-amz-security-token"] == role.credentials["SessionToken"]
+        role.s3.put_object(Bucket=role.store.bucket, Key=key, Body=PNG, ContentType="image/png")
+        assert role.store.read(UPLOADED, 1024) == PNG
+        with disable_iam_authentication():  # moto cannot authenticate POST forms
+            posted = requests.post(
+                form.url, data=form.fields, files={"file": ("in.png", PNG)}, timeout=5
+            )
+        assert posted.status_code == 204, posted.text
+
+
+@pytest.mark.parametrize(
+    ("action", "needed_by"),
+    [
+        ("s3:PutObject", lambda s3, b: s3.put_object(Bucket=b, Key=f"{UPLOADED}.new", Body=PNG)),
+        ("s3:GetObject", lambda s3, b: s3.get_object(Bucket=b, Key=UPLOADED)),
+    ],
+)
+def test_without_each_upload_grant_the_upload_flow_fails(document, dev, action, needed_by):
+    """Minimal: both actions on uploads/* are needed, by the form's signer and by edits."""
+    statements = [
+        {**s, "Action": [a for a in s["Action"] if a != action]}
+        if s["Sid"] == "SignUploadFormsAndReadUploads"
+        else s
+        for s in document["Statement"]
+    ]
+    narrowed = {**document, "Statement": [s for s in statements if s["Action"]]}
+    with as_lambda_role(narrowed, dev) as role, pytest.raises(ClientError) as refused:
+        needed_by(role.s3, role.store.bucket)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
 @pytest.mark.parametrize(
     "call",
     [
         lambda s3, b: s3.put_object(Bucket=b, Key="elsewhere/x.png", Body=PNG),
+        lambda s3, b: s3.delete_object(Bucket=b, Key=UPLOADED),
         lambda s3, b: s3.get_object(Bucket=b, Key=OUTSIDE),
         lambda s3, b: s3.delete_object(Bucket=b, Key=STORED),
         lambda s3, b: s3.put_object_acl(Bucket=b, Key=STORED, ACL="public-read"),
@@ -156,6 +199,7 @@ def test_the_handlers_s3_calls_succeed_as_the_role(document, dev):
     ],
     ids=[
         "put-outside-images",
+        "delete-upload",
         "get-outside-images",
         "delete",
         "make-public",

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from api_gateway import definition
 from infra.package import HANDLER, ROOT, service_files
+from service.handler import ROUTES
 from tests.infra.conftest import run_program, stack_config
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -52,13 +54,15 @@ def test_encryption_is_sse_s3_in_dev_and_kms_in_prod(dev, prod):
 
 
 @pytest.mark.parametrize(("stack", "days"), [("dev", 7), ("prod", 30)])
-def test_generated_images_expire_per_environment(dev, prod, stack, days):
+def test_generated_images_and_uploads_expire_per_environment(dev, prod, stack, days):
     run = {"dev": dev, "prod": prod}[stack]
-    rule = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
-        "rules"
-    ][0]
-    assert rule["status"] == "Enabled" and rule["expiration"]["days"] == days
-    assert rule["filter"]["prefix"] == "images/"
+    lifecycle = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    rules = {rule["filter"]["prefix"]: rule for rule in lifecycle.inputs["rules"]}
+    assert set(rules) == {"images/", "uploads/"}
+    for rule in rules.values():
+        assert rule["status"] == "Enabled" and rule["expiration"]["days"] == days
+        assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+    assert len({rule["id"] for rule in rules.values()}) == 2
 
 
 def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
@@ -86,9 +90,14 @@ def test_lambda_policy_is_least_privilege(run):
         ":foundation-model/stability." in arn or ":inference-profile/" in arn
         for arn in by_sid["InvokeConfiguredModels"]["Resource"]
     )
-    assert by_sid["WriteAndReadImages"]["Resource"] == [
-        f"arn:aws:s3:::imagegen-{run.stack}-images-abc123/images/*"
-    ]
+    bucket = f"arn:aws:s3:::imagegen-{run.stack}-images-abc123"
+    assert by_sid["WriteAndReadImages"]["Resource"] == [f"{bucket}/images/*"]
+    assert by_sid["SignUploadFormsAndReadUploads"] == {
+        "Sid": "SignUploadFormsAndReadUploads",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": [f"{bucket}/uploads/*"],
+    }
     assert by_sid["TellMissingImages"] == {
         "Sid": "TellMissingImages",
         "Effect": "Allow",
@@ -101,17 +110,18 @@ def test_lambda_policy_is_least_privilege(run):
     ]
 
 
-def test_bedrock_grant_matches_the_stacks_allowed_models(dev, prod):
+def test_bedrock_grant_covers_the_stacks_allowed_models_and_no_other(dev, prod):
+    """Generation models; the operations' grants: tests/infra/test_operations.py."""
+
     def models(run):
         by_sid = {s["Sid"]: s for s in run.policy["Statement"]}
         return {arn.rsplit("/", 1)[1] for arn in by_sid["InvokeConfiguredModels"]["Resource"]}
 
-    assert models(dev) == {
-        "stability.stable-image-core-v1:1",
-        "stability.stable-image-ultra-v1:1",
-        "stability.sd3-5-large-v1:0",
-    }
-    assert models(prod) == {"stability.stable-image-core-v1:1", "stability.stable-image-ultra-v1:1"}
+    generation = {"stability.stable-image-core-v1:1", "stability.stable-image-ultra-v1:1"}
+    assert generation <= models(dev) and generation <= models(prod)
+    assert "stability.sd3-5-large-v1:0" in models(dev)  # allowed in dev
+    unallowed = {"stability.stable-diffusion-xl-v1", "amazon.nova-canvas-v1:0"}
+    assert not unallowed & (models(dev) | models(prod))
 
 
 def test_xray_only_when_tracing(dev, prod):
@@ -140,6 +150,7 @@ def test_lambda_runtime_architecture_handler_and_environment(run):
     assert env["IMAGEGEN_BUCKET"] == f"imagegen-{run.stack}-images-abc123"
     assert env["IMAGEGEN_DEFAULT_MODEL"] == "stable-image-core"
     assert env["IMAGEGEN_KEY_PREFIX"] == "images/"
+    assert env["IMAGEGEN_UPLOAD_PREFIX"] == "uploads/"
     assert function["loggingConfig"]["logFormat"] == "JSON"
 
 
@@ -220,9 +231,20 @@ def test_every_method_of_every_stack_requires_an_api_key_with_a_quota(dev, prod,
     assert key["keyId"] == run.one("aws:apigateway/apiKey:ApiKey").id
 
 
+def test_the_api_deploys_exactly_the_routes_the_handler_answers(run):
+    """A route the handler serves but the body lacks would be a 404 from API Gateway."""
+    deployed = {
+        path: method.upper()
+        for path, methods in run.body["paths"].items()
+        for method in methods
+        if not method.startswith("x-")
+    }
+    assert deployed == ROUTES
+
+
 def test_api_is_built_from_the_repository_openapi_with_proxy_integration(run):
     body = run.body
-    assert set(body["paths"]) == {"/images", "/images/url", "/models"}
+    assert set(body["paths"]) == set(definition.load()["paths"])
     refresh = body["paths"]["/images/url"]["get"]
     assert refresh["x-amazon-apigateway-request-validator"] == "params"
     post = body["paths"]["/images"]["post"]

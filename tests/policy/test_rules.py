@@ -47,6 +47,14 @@ LAMBDA_URI = (
     "arn:aws:lambda:us-west-2:123456789012:function:fn/invocations"
 )
 API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+# A cross-Region inference profile and its model in each destination region, as AWS requires.
+PROFILE_GRANT = [
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.stability.m-v1:0",
+    *(
+        f"arn:aws:bedrock:{r}::foundation-model/stability.m-v1:0"
+        for r in ("us-east-1", "us-west-2")
+    ),
+]
 
 
 def document(*statements: dict) -> str:
@@ -166,6 +174,7 @@ def test_a_bucket_without_its_companions_is_refused():
     [
         [allow(["s3:PutObject", "s3:GetObject"])],
         [allow("bedrock:InvokeModel", ["arn:aws:bedrock:us-west-2::foundation-model/m"])],
+        [allow("bedrock:InvokeModel", PROFILE_GRANT)],
         [allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])],
         [{"Effect": "Deny", "Action": "*", "Resource": "*"}],  # denying broadly is fine
     ],
@@ -189,6 +198,26 @@ def test_scoped_statements_pass(statements):
         (
             {"Effect": "Allow", "NotAction": "iam:*", "Resource": ARN},
             "an Allow with NotAction/NotResource grants everything not listed",
+        ),
+        (
+            allow("bedrock:InvokeModel", "arn:aws:bedrock:*::foundation-model/*"),
+            "wildcard Bedrock resource 'arn:aws:bedrock:*::foundation-model/*': name each model"
+            " and inference profile",
+        ),
+        (
+            allow(
+                "bedrock:InvokeModel", [*PROFILE_GRANT[:1], "arn:aws:bedrock:*::foundation-model/m"]
+            ),
+            "wildcard Bedrock resource 'arn:aws:bedrock:*::foundation-model/m': name each model"
+            " and inference profile",
+        ),
+        (
+            allow(
+                "bedrock:InvokeModel",
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.*",
+            ),
+            "wildcard Bedrock resource 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+            "us.*': name each model and inference profile",
         ),
     ],
 )

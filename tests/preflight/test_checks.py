@@ -22,13 +22,18 @@ from service.catalogue import default_catalogue
 
 CATALOGUE = default_catalogue()
 CORE = CATALOGUE.find("stable-image-core")
+UPSCALE = CATALOGUE.operation("upscale-fast")
+PROFILE = "us.stability.stable-fast-upscale-v1:0"
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Deploy_1"
 TODAY = date(2026, 11, 25)
 
 
 def stack(
-    reserved: int = -1, allowed: tuple[str, ...] = ("stable-image-core",), owner: bool = False
+    reserved: int = -1,
+    allowed: tuple[str, ...] = ("stable-image-core",),
+    owner: bool = False,
+    operations: tuple[str, ...] = (),
 ) -> StackSettings:
     return StackSettings(
         name="prod",
@@ -37,6 +42,7 @@ def stack(
         default_model="stable-image-core",
         allowed_models=allowed,
         enabled_retired_models=(),
+        allowed_operations=operations,
         reserved_concurrency=reserved,
         manages_api_gateway_account=owner,
     )
@@ -194,6 +200,66 @@ def test_model_access(stubbed, answer: dict, status: Status, says: str) -> None:
     stub.add_response("get_foundation_model_availability", answer, {"modelId": CORE.id})
     result = checks.model_access(bedrock, CORE, "us-west-2")
     assert result.status == status and says in result.message
+
+
+# ---- an operation's inference profile routes where the role may invoke ----------------------
+
+
+def profile(*regions: str, status: str = "ACTIVE") -> dict:
+    """GetInferenceProfile's answer for the upscaler's US profile, routing to ``regions``."""
+    return {
+        "inferenceProfileName": "US Stable Fast Upscale",
+        "inferenceProfileArn": f"arn:aws:bedrock:us-west-2:{ACCOUNT}:inference-profile/{PROFILE}",
+        "inferenceProfileId": PROFILE,
+        "models": [
+            {"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{UPSCALE.id}"}
+            for region in regions
+        ],
+        "status": status,
+        "type": "SYSTEM_DEFINED",
+    }
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        (
+            profile("us-east-1", "us-east-2", "us-west-2"),
+            Status.OK,
+            "routes to us-east-1, us-east-2, us-west-2, each granted to the Lambda's role",
+        ),
+        (profile("us-east-1", "us-west-2"), Status.OK, "routes to us-east-1, us-west-2"),
+        (
+            profile("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+            Status.FAIL,
+            "now also routes to us-west-1, where the Lambda's role may not invoke",
+        ),
+        (profile("us-west-2", status="LEGACY"), Status.WARN, "is LEGACY in us-west-2"),
+    ],
+    ids=["as-granted", "fewer-regions", "new-region", "not-active"],
+)
+def test_profile_routes_only_where_the_role_may_invoke(stubbed, answer, status, says) -> None:
+    bedrock, stub = stubbed("bedrock")
+    stub.add_response("get_inference_profile", answer, {"inferenceProfileIdentifier": PROFILE})
+    result = checks.profile_routes(bedrock, UPSCALE, "us-west-2", "Pulumi.prod.yaml")
+    assert (result.status, result.subject) == (status, "upscale-fast")
+    assert says in result.message
+
+
+def test_a_profile_missing_from_the_region_fails_with_the_fix(stubbed) -> None:
+    bedrock, stub = stubbed("bedrock")
+    stub.add_client_error("get_inference_profile", "ResourceNotFoundException", "not found")
+    result = checks.profile_routes(bedrock, UPSCALE, "us-west-2", "Pulumi.prod.yaml")
+    assert result.status == Status.FAIL
+    assert "drop upscale-fast from imagegen:allowedOperations in Pulumi.prod.yaml" in result.message
+
+
+def test_a_denied_profile_lookup_is_could_not_check(stubbed) -> None:
+    bedrock, stub = stubbed("bedrock")
+    stub.add_client_error("get_inference_profile", "AccessDeniedException", "no")
+    result = checks.profile_routes(bedrock, UPSCALE, "us-west-2", "Pulumi.prod.yaml")
+    assert result.status == Status.WARN
+    assert "could not check" in result.message and "bedrock:GetInferenceProfile" in result.message
 
 
 # ---- the deployer may subscribe -------------------------------------------------------------
@@ -437,6 +503,13 @@ def test_stack_settings_use_the_services_validation() -> None:
     result, settings = checks.stack_settings(stack(allowed=("stable-image-ultra",)), CATALOGUE)
     assert settings is None and result.status == Status.FAIL
     assert "IMAGEGEN_DEFAULT_MODEL=stable-image-core is not in" in result.message
+
+
+def test_stack_settings_refuse_an_unknown_operation_as_the_lambda_would() -> None:
+    result, settings = checks.stack_settings(stack(operations=("upscale-magic",)), CATALOGUE)
+    assert settings is None and result.status == Status.FAIL
+    assert "unknown operation 'upscale-magic'" in result.message
+    assert "allowedOperations in Pulumi.prod.yaml" in result.message
 
 
 @pytest.mark.parametrize(

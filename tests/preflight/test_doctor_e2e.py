@@ -20,6 +20,12 @@ from moto.server import ThreadedMotoServer
 
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from preflight.stack import ROOT, load
+from service.catalogue import default_catalogue
+
+# dev allows every operation offered in us-west-2: all but image-to-image go through a profile.
+PROFILE_OPERATIONS = [
+    op.operation for op in default_catalogue().operations if op.invoke_id("us-west-2") != op.id
+]
 
 
 def isolated_env(tmp: Path, **aws: str) -> dict[str, str]:
@@ -109,6 +115,11 @@ def test_dev_run_invokes_every_allowed_model(
     assert len(lines(run.stdout, "WARN", "offered")) == len(models)
     assert len(lines(run.stdout, "WARN", "access")) == len(models)
     assert all("could not check" in line for line in lines(run.stdout, "WARN", "marketplace"))
+    # moto has no GetInferenceProfile either: one honest line per operation with a profile.
+    profiles = lines(run.stdout, "WARN", "profile")
+    assert len(profiles) == len(PROFILE_OPERATIONS)
+    assert all("could not check" in line for line in profiles)
+    assert "Not invoked (a paid call each): the 14 editing operations." in run.stdout
     invoked = lines(run.stdout, "OK", "invoke")
     assert [line.split()[2].rstrip(":") for line in invoked] == list(models)
     assert emulator.calls["total"] - before == len(models)

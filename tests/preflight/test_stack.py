@@ -13,6 +13,7 @@ config:
   defaultModel: {type: string, default: stable-image-core}
   allowedModels: {type: array, default: [stable-image-core]}
   enabledRetiredModels: {type: array, default: []}
+  allowedOperations: {type: array, default: []}
   reservedConcurrency: {type: integer, default: -1}
 """
 
@@ -28,6 +29,7 @@ def test_defaults_apply_when_the_stack_file_is_silent(tmp_path: Path) -> None:
     stack = load("test", root, env={})
     assert stack.region == "eu-west-1"
     assert stack.allowed_models == ("stable-image-core",)
+    assert stack.allowed_operations == ()  # every one offered in the region
     assert stack.reserved_concurrency == -1
     assert stack.file == "Pulumi.test.yaml"
 
@@ -38,11 +40,13 @@ def test_stack_values_override_defaults_in_pulumi_cli_forms(tmp_path: Path) -> N
         tmp_path,
         "config:\n  aws:region: us-west-2\n  imagegen:reservedConcurrency: '20'\n"
         '  imagegen:allowedModels: \'["stable-image-ultra", "sd3.5-large"]\'\n'
+        "  imagegen:allowedOperations: [erase, upscale-fast]\n"
         "  other:allowedModels: [ignored]\n",
     )
     stack = load("test", root, env={})
     assert stack.reserved_concurrency == 20
     assert stack.allowed_models == ("stable-image-ultra", "sd3.5-large")
+    assert stack.allowed_operations == ("erase", "upscale-fast")
 
 
 def test_region_falls_back_to_the_environment_like_the_provider(tmp_path: Path) -> None:
@@ -63,6 +67,7 @@ def test_unknown_stack_names_the_stacks_that_exist(tmp_path: Path) -> None:
     [
         ("imagegen:reservedConcurrency: lots", "reservedConcurrency must be an integer"),
         ("imagegen:allowedModels: stable-image-core", "allowedModels must be a list"),
+        ("imagegen:allowedOperations: erase", "allowedOperations must be a list"),
     ],
 )
 def test_malformed_values_name_the_key(tmp_path: Path, line: str, match: str) -> None:
