@@ -27,6 +27,7 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.edits
 
 # Pre-deploy checks with your AWS credentials: `make doctor STACK=prod`. Generates one image per
 # allowed model (cost printed first); `ARGS=--no-invoke` skips that.

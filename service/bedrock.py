@@ -171,6 +171,7 @@ def invoke(
                 raise retryable.error from retryable.__cause__
             if limits.abandoned.wait(delay):
                 raise ModelTimeout("the request was abandoned") from retryable.__cause__
+    del encoded  # an edit's body holds its input images: free them before the answer is parsed
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
