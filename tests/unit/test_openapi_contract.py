@@ -9,6 +9,7 @@ import yaml
 
 from api_gateway.definition import OPENAPI_PATH
 from service.catalogue import default_catalogue
+from service.edits import COMMON_FIELDS
 from service.validation import ASPECT_RATIO, FIELDS
 
 SPEC = yaml.safe_load(OPENAPI_PATH.read_text())
@@ -39,3 +40,29 @@ def test_every_model_limit_lies_within_the_schema(model):
 
 def test_the_aspect_ratio_pattern_is_the_services_own():
     assert REQUEST["aspect_ratio"]["pattern"] == f"^{ASPECT_RATIO.pattern}$"
+
+
+EDIT = SPEC["components"]["schemas"]["EditRequest"]["properties"]
+OPERATIONS = default_catalogue().operations
+
+
+def test_the_edit_schema_lists_every_operation_field_and_input():
+    names = {rule.name for op in OPERATIONS for rule in (*op.fields, *op.inputs)}
+    assert set(EDIT) == names | set(COMMON_FIELDS)
+    assert EDIT["operation"]["enum"] == [op.operation for op in OPERATIONS]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.operation)
+def test_every_operation_limit_lies_within_the_edit_schema(operation):
+    for rule in operation.fields:
+        schema = EDIT[rule.name]
+        if rule.type in ("number", "integer"):
+            assert schema["minimum"] <= rule.min <= rule.max <= schema["maximum"]
+        if rule.type == "text":
+            assert rule.max_length <= schema["maxLength"]
+        if rule.type == "choice":
+            assert all(len(value) <= schema["maxLength"] for value in rule.values)
+    for rule in operation.inputs:
+        assert EDIT[rule.name]["$ref"].endswith("/ImageInput")
+    assert set(operation.output_formats) <= set(EDIT["output_format"]["enum"])
+    assert operation.seed_max is None or operation.seed_max <= EDIT["seed"]["maximum"]
