@@ -9,10 +9,13 @@ does with it, before the real ``lambda_handler`` sees a proxy event:
   (``BAD_REQUEST_PARAMETERS``), bodies against the method's JSON schema for the request's content
   type, skipped when no content type matches (``BAD_REQUEST_BODY``) [1];
 - 10 MB payloads (``REQUEST_TOO_LARGE``) [2], a 29 s integration timeout (``INTEGRATION_TIMEOUT``)
-  [2], and a 6 MB Lambda response limit [3]; a Lambda answer that is not a valid proxy response
-  is a 502 "Internal server error" [4];
+  [2], and Lambda's 6 MB limits [3]: on the invocation payload, the whole proxy event, which Lambda
+  refuses and API Gateway then answers ``REQUEST_TOO_LARGE`` [6], so the handler never sees it; and
+  on the response, where a Lambda answer that is too large or not a valid proxy response is a 502
+  "Internal server error" [4];
 - every refusal is the definition's gateway response, rendered by simple variable substitution
-  as API Gateway does [5]; only JSON comes back.
+  as API Gateway does [5], except ``REQUEST_TOO_LARGE``, which API Gateway does not let an API
+  customize [7]; only JSON comes back.
 HTTP framing is strict: conflicting or invalid ``Content-Length`` is a 400, ``Transfer-Encoding:
 chunked`` is decoded (any other coding is a 400), a refused body is never read as a next request
 (the connection closes), and a client that stalls is cut off.
@@ -24,6 +27,14 @@ It also answers ``GET /health`` and ``GET /openapi.yaml``, which exist only loca
 [3] https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 [4] https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
 [5] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseTemplates.html
+[6] Not documented; seen from a REST API with a Lambda proxy integration: 413 and
+    ``{"message": "Request Too Long"}`` (https://github.com/koki-develop/lgtm-generator/issues/10),
+    as AWS's own emulator answers (aws/aws-lambda-dotnet, Tools/LambdaTestTool-v2,
+    ``InvokeResponseExtensions.ToHttpApiRequestTooLargeResponse``, pull request 1990). Default
+    status 413: https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+[7] API Gateway's known issues for REST APIs: customizing the 413 REQUEST_TOO_LARGE gateway
+    response is not supported, https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
+    (read as quoted in https://zenn.dev/august/articles/67c76de854cb6d; English text unverified)
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from devstack.request_schema import validation_errors
 
 OPENAPI_PATH = definition.OPENAPI_PATH
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # [2]
+LAMBDA_MAX_REQUEST = 6 * 1024 * 1024  # [3] the invocation payload: the event's JSON
 LAMBDA_MAX_RESPONSE = 6 * 1024 * 1024  # [3]
 CLIENT_TIMEOUT_SECONDS = 10.0  # a client that sends nothing for this long is cut off
 LOCAL_ONLY = {"/health", "/openapi.yaml"}
@@ -115,6 +127,13 @@ def to_event(
     }
 
 
+def invocation_payload(event: dict) -> bytes:
+    """The event as Lambda receives it, what its 6 MB request limit measures. How API Gateway
+    serializes the event is not documented: compact UTF-8 JSON is the smallest it can be, so no
+    event AWS would take is refused here."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class ApiDefinition:
     """The deployed API document, asked the questions API Gateway asks of it."""
 
@@ -170,9 +189,7 @@ class ApiDefinition:
 
     def render(self, refusal: GatewayRefusal, request_id: str) -> tuple[int, bytes, dict]:
         """The gateway response for ``refusal``, as API Gateway renders it [5]."""
-        response = self.responses.get(refusal.kind)
-        family = "DEFAULT_5XX" if (refusal.status or 400) >= 500 else "DEFAULT_4XX"
-        response = response or self.responses.get(family, {})
+        response = self._response(refusal)
         status = refusal.status or int(response.get("statusCode", _DEFAULT_STATUS[refusal.kind]))
         template = response.get("responseTemplates", {}).get(
             "application/json", '{"message": $context.error.messageString}'
@@ -188,6 +205,14 @@ class ApiDefinition:
             headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
         return status, body.encode(), headers
 
+    def _response(self, refusal: GatewayRefusal) -> dict:
+        """The definition's response for the refusal's type, else for its status family; none
+        where API Gateway ignores the definition [7]."""
+        if refusal.kind in _NOT_CUSTOMIZABLE:
+            return {}
+        family = "DEFAULT_5XX" if (refusal.status or 400) >= 500 else "DEFAULT_4XX"
+        return self.responses.get(refusal.kind) or self.responses.get(family, {})
+
 
 # API Gateway's own statuses for the response types the local gateway can raise.
 _DEFAULT_STATUS = {
@@ -200,6 +225,8 @@ _DEFAULT_STATUS = {
     "DEFAULT_4XX": 400,
     "DEFAULT_5XX": 502,
 }
+# Response types API Gateway answers with its own default whatever the definition says [7].
+_NOT_CUSTOMIZABLE = frozenset({"REQUEST_TOO_LARGE"})
 _DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²"
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})(;[^\r\n]*)?\r\n")
 
@@ -267,7 +294,10 @@ class GatewayServer(BackgroundHTTPServer):
         self._lambdas.shutdown(wait=True, cancel_futures=True)
 
     def invoke(self, operation: dict, event: dict) -> tuple[int, bytes, dict[str, str]]:
-        """Run the Lambda with the operation's integration timeout."""
+        """Run the Lambda with the operation's integration timeout; an event over Lambda's request
+        limit is refused before it reaches the Lambda, as Lambda refuses it [3][6]."""
+        if len(invocation_payload(event)) > LAMBDA_MAX_REQUEST:
+            raise GatewayRefusal("REQUEST_TOO_LARGE", "Request Too Long")
         integration = operation["x-amazon-apigateway-integration"]
         future = self._lambdas.submit(self.handler, event, LambdaContext(self.timeout_seconds))
         try:

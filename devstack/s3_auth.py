@@ -1,7 +1,7 @@
 """AWS Signature Version 4 for S3, verified as S3 does, by recomputing it with botocore's signer.
 
 moto's default mode accepts any signature; real S3 refuses tampered, expired, misused (a GET URL
-sent as PUT) and unsigned requests. S3 takes a signature two ways, both checked here:
+sent as PUT) and unsigned requests. S3 takes a signature three ways, all checked here:
 
 - the ``Authorization`` header, which SDK calls use:
   https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-auth-using-authorization-header.html
@@ -9,11 +9,15 @@ sent as PUT) and unsigned requests. S3 takes a signature two ways, both checked 
   https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html);
 - query parameters, which presigned URLs use, at most a week long:
   https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+- form fields of a browser-based POST upload, whose string to sign is the base64 policy itself:
+  https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-authentication-HTTPPOST.html
+  (the policy's own rules are ``s3_post``'s).
 
-The canonical request, string to sign and signature come from botocore's ``S3SigV4Auth`` and
-``S3SigV4QueryAuth``, the code that signs boto3's requests: there is no second SigV4 to drift. SigV2
-is refused: S3 does not accept it for buckets created after 24 June 2020, and the local buckets are
-new (https://docs.aws.amazon.com/AmazonS3/latest/API/specify-signature-version.html). Codes and
+The canonical request, string to sign and signature come from botocore's ``S3SigV4Auth``,
+``S3SigV4QueryAuth`` and ``S3SigV4PostAuth``, the code that signs boto3's requests: there is no
+second SigV4 to drift. SigV2 is refused: S3 does not accept it for buckets created after 24 June
+2020, and the local buckets are new
+(https://docs.aws.amazon.com/AmazonS3/latest/API/specify-signature-version.html). Codes and
 messages are S3's (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
 """
 
@@ -25,12 +29,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
-from botocore.auth import SIGV4_TIMESTAMP, S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
+from botocore.auth import (
+    SIGV4_TIMESTAMP,
+    S3SigV4Auth,
+    S3SigV4PostAuth,
+    S3SigV4QueryAuth,
+    SigV4Auth,
+)
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from devstack.s3_errors import S3Error
+from devstack.s3_errors import S3Error, missing_post_field
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=15)
@@ -58,6 +69,14 @@ QUERY_PARAMETERS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Expires",
 )
+# The form fields that carry a POST upload's signature, in the order S3's docs list them.
+POST_AUTH_FIELDS = (
+    "policy",
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-signature",
+)
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _CREDENTIAL_FORM = (
     'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
@@ -72,6 +91,14 @@ class SignedRequest:
     path: str  # as sent, still percent-encoded: S3 signs it so
     query: tuple[tuple[str, str], ...]  # decoded names and values, in order
     headers: Mapping[str, str]  # lower-case names
+
+
+class Scope(NamedTuple):
+    """The parts of a credential scope, ``AKID/YYYYMMDD/REGION/SERVICE/aws4_request``, in use."""
+
+    access_key: str
+    date: str
+    region: str
 
 
 def body_sha256(headers: Mapping[str, str]) -> str | None:
@@ -123,8 +150,7 @@ class SigV4Verifier:
         scope = _scope(parts["Credential"])
         if scope is None:
             raise _malformed_header(_CREDENTIAL_FORM)
-        access_key, region = scope
-        secret = self._secret(access_key)
+        secret = self._secret(scope.access_key)
         timestamp = _header_timestamp(request.headers)
         if timestamp is None:
             raise S3Error(
@@ -154,7 +180,7 @@ class SigV4Verifier:
                 f"x-amz-content-sha256 must be {', '.join(sorted(PAYLOAD_MODES))} "
                 "or a valid sha256 value.",
             )
-        signer = S3SigV4Auth(Credentials(access_key, secret), "s3", region)
+        signer = S3SigV4Auth(Credentials(scope.access_key, secret), "s3", scope.region)
         _check_signature(signer, request, request.query, timestamp, parts)
 
     def _verify_query(self, request: SignedRequest, params: dict[str, str]) -> None:
@@ -175,8 +201,7 @@ class SigV4Verifier:
         scope = _scope(params["X-Amz-Credential"])
         if scope is None:
             raise _query_error(f"Error parsing the X-Amz-Credential parameter; {_CREDENTIAL_FORM}")
-        access_key, region = scope
-        secret = self._secret(access_key)
+        secret = self._secret(scope.access_key)
         now = self._now()
         if timestamp - now > MAX_SKEW:
             raise S3Error(403, "AccessDenied", "Request is not valid yet")
@@ -191,13 +216,53 @@ class SigV4Verifier:
                     "ServerTime": _iso(now),
                 },
             )
-        signer = S3SigV4QueryAuth(Credentials(access_key, secret), "s3", region, expires)
+        signer = S3SigV4QueryAuth(
+            Credentials(scope.access_key, secret), "s3", scope.region, expires
+        )
         signed_query = tuple(pair for pair in request.query if pair[0] != "X-Amz-Signature")
         fields = {
             "SignedHeaders": params["X-Amz-SignedHeaders"],
             "Signature": params["X-Amz-Signature"],
         }
         _check_signature(signer, request, signed_query, timestamp, fields)
+
+    def verify_post(self, fields: Mapping[str, str]) -> None:
+        """Return if S3 would accept the signature of a browser-based POST upload whose form
+        ``fields`` (lower-case names) are given; raise its ``S3Error`` otherwise.
+
+        A form without any signing field is anonymous, which a private bucket refuses. The
+        signature is the HMAC-SHA256 of the base64 policy as sent, under the signing key derived
+        from x-amz-credential's scope. Codes for SigV2 fields, missing fields and a malformed
+        credential follow the header and query forms; their POST wording is unverified.
+        """
+        if "awsaccesskeyid" in fields or "signature" in fields:
+            raise _unsupported_mechanism()
+        if not any(name in fields for name in POST_AUTH_FIELDS):
+            raise S3Error(403, "AccessDenied", "Access Denied")
+        for name in POST_AUTH_FIELDS:
+            if name not in fields:
+                raise missing_post_field(name)
+        if fields["x-amz-algorithm"] != ALGORITHM:
+            raise _unsupported_mechanism()
+        credential = fields["x-amz-credential"]
+        scope = _scope(credential)
+        if scope is None:
+            raise S3Error(
+                400,
+                "InvalidArgument",
+                f"Error parsing the X-Amz-Credential parameter; {_CREDENTIAL_FORM}",
+                ArgumentName="x-amz-credential",
+                ArgumentValue=credential,
+            )
+        signer = S3SigV4PostAuth(
+            Credentials(scope.access_key, self._secret(scope.access_key)), "s3", scope.region
+        )
+        request = AWSRequest()
+        request.context["timestamp"] = f"{scope.date}T000000Z"  # the key uses only the date
+        policy, provided = fields["policy"], fields["x-amz-signature"]
+        expected = signer.signature(policy, request)
+        if not hmac.compare_digest(expected.encode(), provided.encode()):
+            raise _signature_mismatch(scope.access_key, policy, provided)
 
     def _secret(self, access_key: str) -> str:
         secret = self._secrets.get(access_key)
@@ -236,26 +301,37 @@ def _check_signature(
     expected = signer.signature(string_to_sign, aws_request)
     provided = fields["Signature"]
     if not hmac.compare_digest(expected.encode(), provided.encode()):
-        raise S3Error(
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            AWSAccessKeyId=signer.credentials.access_key,
-            StringToSign=string_to_sign,
-            SignatureProvided=provided,
-            StringToSignBytes=_hex_bytes(string_to_sign),
+        raise _signature_mismatch(
+            signer.credentials.access_key,
+            string_to_sign,
+            provided,
             CanonicalRequest=canonical_request,
             CanonicalRequestBytes=_hex_bytes(canonical_request),
         )
 
 
-def _scope(credential: str) -> tuple[str, str] | None:
-    """(access key id, region) of ``AKID/YYYYMMDD/REGION/SERVICE/aws4_request``."""
+def _signature_mismatch(
+    access_key: str, string_to_sign: str, provided: str, **canonical: str
+) -> S3Error:
+    return S3Error(
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+        AWSAccessKeyId=access_key,
+        StringToSign=string_to_sign,
+        SignatureProvided=provided,
+        StringToSignBytes=_hex_bytes(string_to_sign),
+        **canonical,
+    )
+
+
+def _scope(credential: str) -> Scope | None:
+    """The scope of ``AKID/YYYYMMDD/REGION/SERVICE/aws4_request``, or None if malformed."""
     parts = credential.split("/")
     if len(parts) != 5 or not parts[0] or parts[4] != "aws4_request":
         return None
-    return parts[0], parts[2]
+    return Scope(parts[0], parts[1], parts[2])
 
 
 def _header_timestamp(headers: Mapping[str, str]) -> datetime | None:

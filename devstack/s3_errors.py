@@ -42,3 +42,17 @@ class S3Error(Exception):
             ("x-amz-id-2", host_id),
         ]
         return f"{self.status} {HTTPStatus(self.status).phrase}", headers, body
+
+
+def missing_post_field(name: str) -> S3Error:
+    """A browser-based POST upload without a required field before its file. Observed for ``key``
+    (e.g. https://github.com/ryuzee/SlideHub/issues/213); the same wording for other fields is
+    unverified."""
+    return S3Error(
+        400,
+        "InvalidArgument",
+        f"Bucket POST must contain a field named '{name}'.  "
+        "If it is specified, please check the order of the fields.",
+        ArgumentName=name,
+        ArgumentValue="",
+    )

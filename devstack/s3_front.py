@@ -3,8 +3,9 @@
 moto in its default mode accepts whatever it is sent. The front refuses first, with S3's status
 and XML error, what S3 refuses: a missing, wrong, expired or misused signature (``s3_auth``), a
 body whose SHA-256 differs from the signed ``x-amz-content-sha256`` (400 XAmzContentSHA256Mismatch,
-https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList) and a
-conditional write racing another (``s3_conditional_writes``). Everything else reaches moto
+https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList), a conditional
+write racing another (``s3_conditional_writes``) and a browser-based POST upload that its policy
+does not allow (``s3_post``, which stores allowed ones itself). Everything else reaches moto
 unchanged, in the same thread: there is no extra network hop.
 """
 
@@ -22,6 +23,7 @@ from werkzeug.wsgi import get_input_stream
 from devstack.s3_auth import SignedRequest, SigV4Verifier, body_sha256
 from devstack.s3_conditional_writes import ConditionalWrites
 from devstack.s3_errors import S3Error
+from devstack.s3_post import PostUploads, upload_bucket
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -31,16 +33,24 @@ class VerifyingFront:
     """Passes a request to ``app`` only if S3 would act on it."""
 
     def __init__(
-        self, app: WSGIApplication, verifier: SigV4Verifier, writes: ConditionalWrites
+        self,
+        app: WSGIApplication,
+        verifier: SigV4Verifier,
+        writes: ConditionalWrites,
+        uploads: PostUploads,
     ) -> None:
         self._app = app
         self._verifier = verifier
         self._writes = writes
+        self._uploads = uploads
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         try:
             request = _signed_request(environ)
+            bucket = upload_bucket(request)
+            if bucket is not None:
+                return self._uploads(environ, start_response, bucket)
             self._verifier.verify(request)
             _check_body(environ, body_sha256(request.headers))
             key = request.headers.get("host", "") + unquote(request.path)

@@ -20,6 +20,7 @@ from devstack.background import BackgroundServer
 from devstack.s3_auth import SigV4Verifier
 from devstack.s3_conditional_writes import ConditionalWrites
 from devstack.s3_front import VerifyingFront
+from devstack.s3_post import PostUploads
 
 ACCESS_KEY_ID = "local"
 SECRET_ACCESS_KEY = "local"
@@ -39,13 +40,16 @@ class S3Server(BackgroundServer):
         on_conditional_write: Callable[[str], None] | None = None,
     ) -> None:
         """``credentials`` maps the access key ids S3 knows to their secrets; ``clock`` (epoch
-        seconds) decides expiry and skew, so tests move time instead of sleeping;
-        ``on_conditional_write(key)`` runs while a conditional write holds its key."""
+        seconds) decides expiry (of URLs and POST policies) and skew, so tests move time instead
+        of sleeping; ``on_conditional_write(key)`` runs while a conditional write holds its key."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log
+        app = create_backend_app("s3")
+        verifier = SigV4Verifier(credentials, clock)
         front = VerifyingFront(
-            create_backend_app("s3"),
-            SigV4Verifier(credentials, clock),
+            app,
+            verifier,
             ConditionalWrites(on_conditional_write),
+            PostUploads(app, verifier, clock),
         )
         super().__init__(
             make_server(host, port, front, threaded=True, request_handler=MotoRequestHandler)

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from api_gateway import definition
-from devstack.gateway import ApiDefinition, GatewayRefusal, GatewayServer
+from devstack.gateway import (
+    API_GATEWAY_MAX_BODY,
+    LAMBDA_MAX_REQUEST,
+    ApiDefinition,
+    GatewayRefusal,
+    GatewayServer,
+    invocation_payload,
+)
 from devstack.stack import LocalStack
 from tests.conftest import http
 
@@ -134,6 +141,61 @@ def test_a_failed_or_malformed_lambda_answer_is_a_502(answer):
         502,
         {"code": "gateway_error", "message": "Internal server error"},
     )
+
+
+@pytest.fixture
+def recording_gateway():
+    """A gateway whose Lambda records the size of each event it is given."""
+    sizes: list[int] = []
+
+    def handler(event, context):
+        sizes.append(len(invocation_payload(event)))
+        return {"statusCode": 200, "body": ""}
+
+    server = GatewayServer(handler, dict).start()
+    try:
+        yield server, sizes
+    finally:
+        server.stop()
+
+
+def body_for_event_of(size: int, server: GatewayServer, sizes: list[int]) -> bytes:
+    """A body whose event is ``size`` bytes: only the body differs between events of bodies with
+    7-digit lengths, so one probe measures the rest."""
+    probe = b"x" * 1_000_000
+    assert http("POST", f"{server.url}/images", probe)[0] == 200
+    return b"x" * (size - (sizes.pop() - len(probe)))
+
+
+def test_an_event_of_exactly_lambdas_request_limit_reaches_the_lambda(recording_gateway):
+    server, sizes = recording_gateway
+    body = body_for_event_of(LAMBDA_MAX_REQUEST, server, sizes)
+
+    status, _, _ = http("POST", f"{server.url}/images", body)
+
+    assert (status, sizes) == (200, [LAMBDA_MAX_REQUEST])
+
+
+def test_an_event_a_byte_over_lambdas_request_limit_is_api_gateways_413(recording_gateway):
+    server, sizes = recording_gateway
+    body = body_for_event_of(LAMBDA_MAX_REQUEST + 1, server, sizes)
+
+    status, headers, raw = http("POST", f"{server.url}/images", body)
+
+    assert (status, raw) == (413, b'{"message": "Request Too Long"}')  # not customizable
+    assert headers["Content-Type"] == "application/json"
+    assert sizes == []  # the Lambda never saw it
+
+
+def test_a_body_over_10_mb_is_the_same_uncustomizable_413(stack):
+    request = b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+        API_GATEWAY_MAX_BODY + 1
+    )
+
+    reply = raw_exchange(stack.url, request, done=True)
+
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert reply.endswith(b'\r\n\r\n{"message": "Request Too Long"}')
 
 
 def test_a_lambda_slower_than_the_integration_timeout_is_a_504(monkeypatch):
