@@ -3,7 +3,8 @@
 boto3 reaches it through ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, so ``service`` runs unchanged.
 What it accepts comes only from ``bedrock_models.json`` (AWS's documentation, cited per fact),
 never from the service's catalogue: a catalogue mistake fails here as it would on AWS. It renders
-labelled stand-in images (``devstack.render``) and can inject faults and latency.
+labelled stand-in images (``devstack.render``), decodes input images and applies the editing
+services' visible effects to them (``devstack.edit_render``), and can inject faults and latency.
 
 Control endpoints (local only): ``POST /_emulator/config`` with
 ``{"faults": ["throttle", ...], "latency_seconds": 0.2}`` queues one fault per coming call;
@@ -13,6 +14,8 @@ Control endpoints (local only): ``POST /_emulator/config`` with
 from __future__ import annotations
 
 import base64
+import binascii
+import io
 import json
 import re
 import secrets
@@ -28,6 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from PIL import Image
+
+from devstack import edit_render
 from devstack.background import BackgroundHTTPServer
 from devstack.render import render
 
@@ -55,6 +61,9 @@ FAULT_ERRORS = {
     "access_denied": "AccessDeniedException",
 }
 FILTER_WORD = "forbidden"  # prompts containing it are blocked, as banned words are on Bedrock
+PROMPT_FIELDS = ("prompt", "search_prompt", "select_prompt")  # where the filter looks
+BENCHMARK_PROMPT = "imagegen benchmark image"  # constant_images draws only this
+_UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _INVOKE = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d+/([^/]+)/")
 _TYPE_NAMES = {
@@ -80,17 +89,28 @@ class BedrockError(Exception):
 
 @dataclass(frozen=True)
 class ModelRules:
-    """One model's documented rules; ``entry`` is its whole record in the data file."""
+    """One model's documented rules; ``entry`` is its whole record in the data file.
+
+    A cross-Region inference profile is a ``ModelRules`` of its own (``via_profile``): the same
+    entry, offered in the profile's source Regions. ``input_images`` maps each base64 image field
+    to its documented rule (formats, sides, pixels, aspect ratio).
+    """
 
     id: str
     family: str
     regions: frozenset[str]
     end_of_life: date | None
     entry: dict[str, Any]
+    input_images: dict[str, dict[str, Any]]
+    via_profile: bool = False
 
     @property
     def request(self) -> dict[str, Any]:
         return self.entry["request"]
+
+    def offered_in(self, region: str | None) -> bool:
+        """Callable by this id in ``region`` (any Region it is offered in, when unsigned)."""
+        return bool(self.regions) and (region is None or region in self.regions)
 
 
 @dataclass(frozen=True)
@@ -137,16 +157,39 @@ def load_rules(path: Path = DATA_PATH) -> tuple[ApiRules, dict[str, ModelRules]]
         error_type_suffix=invoke["error_wire"]["header_value"].removeprefix("{code}"),
     )
     models = {
-        model_id: ModelRules(
-            id=model_id,
-            family=entry["family"],
-            regions=frozenset(entry["regions"]),
-            end_of_life=_date(entry["lifecycle"]["end_of_life"]),
-            entry=entry,
-        )
+        model_id: _model_rules(model_id, entry, entry["regions"], raw["image_rules"])
         for model_id, entry in raw["models"].items()
     }
+    for profile_id, profile in raw["inference_profiles"].items():
+        entry = raw["models"][profile["model"]]
+        models[profile_id] = _model_rules(
+            profile_id, entry, profile["source_regions"], raw["image_rules"], via_profile=True
+        )
     return api, models
+
+
+def _model_rules(
+    model_id: str,
+    entry: dict[str, Any],
+    regions: list[str],
+    image_rules: dict[str, dict[str, Any]],
+    *,
+    via_profile: bool = False,
+) -> ModelRules:
+    fields = entry["request"].get("properties", {})
+    return ModelRules(
+        id=model_id,
+        family=entry["family"],
+        regions=frozenset(regions),
+        end_of_life=_date(entry["lifecycle"]["end_of_life"]),
+        entry=entry,
+        input_images={
+            key: image_rules[rule["image_rule"]]
+            for key, rule in fields.items()
+            if "image_rule" in rule
+        },
+        via_profile=via_profile,
+    )
 
 
 def _date(value: str | None) -> date | None:
@@ -284,6 +327,58 @@ def _size_problem(rule: Mapping[str, Any], width: int, height: int) -> str | Non
     return None
 
 
+def decode_image(
+    value: str, rule: Mapping[str, Any], path: str, say: Mapping[str, str]
+) -> tuple[Image.Image | None, str | None]:
+    """The image a base64 field holds, or why the documented ``rule`` refuses it."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None, say["base64"].format(path=path)
+    try:
+        image = Image.open(io.BytesIO(raw))
+    except _UNREADABLE:
+        return None, say["not_image"].format(path=path)
+    found = (image.format or "").lower()
+    if rule["formats"] and found not in rule["formats"]:
+        formats = ", ".join(rule["formats"])
+        return None, say["image_format"].format(path=path, format=found, formats=formats)
+    width, height = image.size
+    problem = _input_size_problem(rule, width, height)
+    if problem:
+        return None, say["size"].format(path=path, width=width, height=height, rule=problem)
+    try:
+        image.load()
+    except _UNREADABLE:
+        return None, say["not_image"].format(path=path)
+    return image, None
+
+
+def _input_size_problem(rule: Mapping[str, Any], width: int, height: int) -> str | None:
+    """Why an input image of ``width`` x ``height`` breaks its documented rule, if it does."""
+    pixels = width * height
+    if min(width, height) < rule.get("min_side", 0):
+        return f"every side must be at least {rule['min_side']} pixels"
+    if max(width, height) > rule.get("max_side", max(width, height)):
+        return f"every side must be at most {rule['max_side']} pixels"
+    if pixels < rule.get("min_pixels", 0):
+        return f"the total pixel count must be at least {rule['min_pixels']}"
+    if pixels > rule.get("max_pixels", pixels):
+        return f"the total pixel count cannot exceed {rule['max_pixels']}"
+    if "min_ratio" in rule and not rule["min_ratio"] <= width / height <= rule["max_ratio"]:
+        return f"the aspect ratio must be between {rule['ratio_text']}"
+    return None
+
+
+def _faulty_image(fault: str | None) -> str | None:
+    """The broken image field an injected fault asks for, if any."""
+    if fault == "bad_base64":
+        return "this is not base64!"
+    if fault == "not_image":
+        return base64.b64encode(b"definitely not an image").decode()
+    return None
+
+
 # ---- the models' behaviour ----------------------------------------------------------------------
 
 
@@ -332,12 +427,21 @@ class Emulator:
         """The model, if it exists, is offered in ``region`` and has not reached end of life."""
         model = self.models.get(model_id)
         messages = self.api.messages
-        if model is None or (region and region not in model.regions):
-            raise self.api.error("ValidationException", messages["invalid_model"]["text"])
+        if model is None or not model.offered_in(region):
+            raise self._not_offered(model, model_id)
         eol = model.end_of_life
         if eol is not None and self.today() > eol and not self.serve_retired:
             raise self.api.error("ResourceNotFoundException", messages["end_of_life"]["text"])
         return model
+
+    def _not_offered(self, model: ModelRules | None, model_id: str) -> BedrockError:
+        """A plain id of a model reached only through inference profiles gets Bedrock's
+        on-demand answer; any other id not offered here is invalid."""
+        messages = self.api.messages
+        if model is not None and not model.via_profile and model.entry.get("inference_profiles"):
+            text = messages["on_demand_unsupported"]["text"].format(model_id=model_id)
+            return self.api.error("ValidationException", text)
+        return self.api.error("ValidationException", messages["invalid_model"]["text"])
 
     def invoke(self, model: ModelRules, body: object, fault: str | None) -> dict:
         say = self.api.messages["violation_formats"]
@@ -362,11 +466,23 @@ class Emulator:
     def _semantic_violations(
         self, model: ModelRules, body: dict, say: Mapping[str, str]
     ) -> list[str]:
-        """Documented rules a schema cannot state: sizes, and TEXT_IMAGE's own parameters."""
+        """Documented rules a schema cannot state: sizes, and the parameters a task or mode
+        requires (TEXT_IMAGE, image-to-image, an outpaint direction)."""
         problems = []
         text_image = model.family == "amazon-image" and body.get("taskType") == "TEXT_IMAGE"
         if text_image and "textToImageParams" not in body:
             problems.append(say["required"].format(path="#", key="textToImageParams"))
+        image_to_image = _image_to_image(model, body)
+        for key in image_to_image["required"] if image_to_image else []:
+            if key not in body:
+                problems.append(say["required"].format(path="#", key=key))
+        directions = model.entry.get("at_least_one_positive")
+        if directions and not any(
+            value_at(body, model.request, [key]) > 0 for key in directions["fields"]
+        ):
+            problems.append(
+                say["at_least_one"].format(path="#", keys=", ".join(directions["fields"]))
+            )
         rule = model.entry.get("size")
         if rule is None:
             return problems
@@ -397,31 +513,79 @@ class Emulator:
         fault: str | None,
         index: int = 0,
     ) -> str:
-        if fault == "bad_base64":
-            return "this is not base64!"
-        if fault == "not_image":
-            return base64.b64encode(b"definitely not an image").decode()
+        broken = _faulty_image(fault)
+        if broken:
+            return broken
         if self.constant_images:  # benchmarks: the same (cached) picture, so rendering is free
-            prompt, seed, index = "imagegen benchmark image", 1, 0
+            prompt, seed, index = BENCHMARK_PROMPT, 1, 0
         return base64.b64encode(render(prompt, seed, *size, fmt, index)).decode()
 
     def _stability(self, model: ModelRules, body: dict, fault: str | None) -> dict:
+        """Stability's answer: a generated picture, or the edit the model (or SD3.5's
+        image-to-image mode) makes of the input images."""
         schema, filtered = model.request, model.entry["content_filter"]
-        prompt = body["prompt"]
-        if FILTER_WORD in prompt.lower():
+        images = self._input_images(model, body)
+        if any(FILTER_WORD in body.get(key, "").lower() for key in PROMPT_FIELDS):
             return dict(filtered["prompt_filtered"])
         if fault == "content_filter":
             return dict(filtered["output_filtered"])
-        seed_rule = schema["properties"]["seed"]
-        seed = self._seed(model, value_at(body, schema, ["seed"]), seed_rule["maximum"])
-        ratio = value_at(body, schema, ["aspect_ratio"])
-        size = tuple(model.entry["render_sizes"]["values"][ratio])
-        fmt = value_at(body, schema, ["output_format"])
-        return {
-            "seeds": [seed],
-            "finish_reasons": [None],
-            "images": [self._image(prompt, seed, size, fmt, fault)],
-        }
+        seed = self._stability_seed(model, body)
+        edit = _edit_rule(model, body)
+        if edit is not None:
+            image = self._edited(model, edit, images, body, seed, fault)
+        else:
+            ratio = value_at(body, schema, ["aspect_ratio"])
+            size = tuple(model.entry["render_sizes"]["values"][ratio])
+            fmt = value_at(body, schema, ["output_format"])
+            image = self._image(body["prompt"], seed, size, fmt, fault)
+        return {"seeds": [seed], "finish_reasons": [None], "images": [image]}
+
+    def _stability_seed(self, model: ModelRules, body: dict) -> int:
+        schema = model.request
+        if "seed" not in schema["properties"]:  # a service without a seed parameter
+            return model.entry["reported_seed"]
+        maximum = schema["properties"]["seed"]["maximum"]
+        return self._seed(model, value_at(body, schema, ["seed"]), maximum)
+
+    def _input_images(self, model: ModelRules, body: dict) -> dict[str, Image.Image]:
+        """The body's input images, decoded; refused as Bedrock refuses what breaks the
+        documented rules (not base64, not an image, wrong format or size)."""
+        say = self.api.messages["violation_formats"]
+        images, problems = {}, []
+        for key, rule in model.input_images.items():
+            if key in body:
+                image, problem = decode_image(body[key], rule, f"#/{key}", say)
+                if problem:
+                    problems.append(problem)
+                else:
+                    images[key] = image
+        if problems:
+            raise self.api.malformed(problems)
+        return images
+
+    def _edited(
+        self,
+        model: ModelRules,
+        edit: tuple[str, dict[str, Any]],
+        images: dict[str, Image.Image],
+        body: dict,
+        seed: int,
+        fault: str | None,
+    ) -> str:
+        operation, rule = edit
+        broken = _faulty_image(fault)
+        if broken:
+            return broken
+        params = {key: value_at(body, model.request, [key]) for key in model.request["properties"]}
+        render_sizes = model.entry.get("render_sizes", {}).get("values", {})
+        size = edit_render.output_size(rule, images, params, render_sizes)
+        fmt = params["output_format"]
+        if self.constant_images:  # benchmarks: a cached picture of the documented size
+            data = render(BENCHMARK_PROMPT, 1, *size, fmt)
+        else:
+            result = edit_render.edit(operation, images, params, seed, size)
+            data = edit_render.encode_edit(result, fmt)
+        return base64.b64encode(data).decode()
 
     def _sdxl(self, model: ModelRules, body: dict, fault: str | None) -> dict:
         schema, filtered = model.request, model.entry["content_filter"]
@@ -457,6 +621,25 @@ class Emulator:
                 self._image(prompt, seed, (width, height), "png", fault, i) for i in range(count)
             ]
         }
+
+
+def _image_to_image(model: ModelRules, body: dict) -> dict[str, Any] | None:
+    """SD3.5's documented image-to-image rule, when the body asks for that mode (by ``mode``
+    or, as AWS's own example does, by sending an ``image``)."""
+    rule = model.entry.get("image_to_image")
+    if rule and (body.get("mode") == rule["mode"] or rule["field"] in body):
+        return rule
+    return None
+
+
+def _edit_rule(model: ModelRules, body: dict) -> tuple[str, dict[str, Any]] | None:
+    """The edit a call makes (operation, output-size rule), or None for text-to-image."""
+    if "operation" in model.entry:
+        return model.entry["operation"], model.entry["output"]
+    image_to_image = _image_to_image(model, body)
+    if image_to_image:
+        return image_to_image["operation"], image_to_image["output"]
+    return None
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def parse_edit(
     operation = _operation(body, settings, catalogue, today)
     scope = f" for operation {operation.operation}"
     accepted = (
-        *COMMON_FIELDS,
+        *(name for name in COMMON_FIELDS if name != "seed" or operation.seed_max is not None),
         *(rule.name for rule in operation.fields),
         *(rule.name for rule in operation.inputs),
     )
@@ -117,8 +117,6 @@ def parse_edit(
             f"give at least one of {', '.join(operation.require_any)} (above 0){scope}",
             field=operation.require_any[0],
         )
-    if operation.seed_max is None and body.get("seed") is not None:
-        raise InvalidField(f"'seed' is not supported{scope}", field="seed")
     seed = fields.integer(body, "seed", 0, operation.seed_max or 0)
     output_format = fields.choice(body, "output_format", operation.output_formats, scope)
     return EditRequest(

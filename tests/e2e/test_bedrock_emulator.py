@@ -20,6 +20,7 @@ CORE, SD35, SDXL = (
     "stability.stable-diffusion-xl-v1",
 )
 TITAN, NOVA = "amazon.titan-image-generator-v2:0", "amazon.nova-canvas-v1:0"
+ULTRA = "stability.stable-image-ultra-v1:1"
 AFTER_EVERY_EOL = date(2026, 11, 26)
 CONDITIONED = {"text": "a", "conditionImage": "x"}
 FILTERED_PROMPT = {"finish_reasons": ["Filter reason: prompt"]}
@@ -193,7 +194,7 @@ def test_nova_canvas_is_offered_in_its_documented_regions(retired_emulator, regi
 @pytest.mark.parametrize(
     ("model_id", "region", "body"),
     [
-        (SD35, "us-west-2", {"prompt": "a", "mode": "image-to-image", "image": "x", "strength": 1}),
+        (ULTRA, "us-west-2", {"prompt": "a", "image": "x", "strength": 1}),
         (NOVA, "us-east-1", {"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {}}),
         (TITAN, "us-east-1", {"taskType": "TEXT_IMAGE", "textToImageParams": CONDITIONED}),
     ],

@@ -204,7 +204,7 @@ def test_cheap_fields_are_checked_before_any_input_is_read():
         (
             {"operation": "upscale-fast", "image": {"key": "images/2026/11/26/a.png"}, "seed": 3},
             "seed",
-            "not supported",
+            "unknown field 'seed' for operation upscale-fast; it accepts operation, output_format,",
         ),
         (
             {**minimal(CATALOGUE.operation("inpaint")), "seed": 4294967295},
