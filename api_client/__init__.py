@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.client import HTTPException
 from typing import Any
+from xml.etree import ElementTree
 
 WEB_SCHEMES = ("http", "https")
 API_URL_VARIABLE = "IMAGEGEN_API_URL"
@@ -23,8 +25,11 @@ COST = ("estimated_usd", "per_image_usd")
 IMAGE = ("url", "key", "width", "height", "seed", "content_type", "bytes")
 IMAGE_TYPES = {"url": str, "key": str, "content_type": str, "width": int, "height": int}
 URL_ANSWER = ("url", "key", "expires_at")
+UPLOAD_ANSWER = ("url", "fields", "key", "max_bytes", "expires_at")
+CONTENT_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8": "image/jpeg"}
 MODELS_ANSWER = ("default_model", "models")
 MODEL = ("alias", "id", "family", "status", "usable", "limits")
+OPERATION = ("operation", "usable", "fields", "inputs")
 
 
 class ApiError(Exception):
@@ -34,6 +39,11 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{status} {code}: {message}" if status else f"{code}: {message}")
         self.status, self.code, self.message, self.field = status, code, message, field
+
+
+class UploadError(ApiError):
+    """S3 refused an upload or could not be reached: the API key never goes there, so it is not
+    what to check."""
 
 
 def require_web_url(url: str, what: str, code: str = "invalid_url") -> str:
@@ -189,12 +199,107 @@ def post_images(
     return answer
 
 
+def post_edit(
+    api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    answer = _expect(
+        _call(api, "/images/edits", api_key, timeout, body),
+        (*IMAGES_ANSWER, "operation"),
+        "the answer",
+        api,
+    )
+    _expect(answer["cost"], COST, "'cost'", api)
+    _expect_images(answer, api)
+    return answer
+
+
+def content_type_of(data: bytes) -> str | None:
+    """The image type by its magic bytes (PNG, JPEG, WebP), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in CONTENT_TYPES.items() if data.startswith(magic)), None)
+
+
+def _multipart(fields: dict[str, str], data: bytes, content_type: str) -> tuple[bytes, str]:
+    """A multipart/form-data body with the file last, as S3's POST upload requires."""
+    boundary = "imagegen-" + secrets.token_hex(16)
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    head = "".join(parts) + (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="image"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    )
+    return head.encode() + data + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def _s3_error(exc: urllib.error.HTTPError) -> UploadError:
+    """S3 answers errors as XML ``<Error><Code>..<Message>..``."""
+    try:
+        root = ElementTree.fromstring(exc.read())
+        code, message = root.findtext("Code"), root.findtext("Message")
+    except ElementTree.ParseError:
+        code = message = None
+    return UploadError(exc.code, code or "upload_failed", f"uploading: {message or exc.reason}")
+
+
+def upload(
+    api: str, data: bytes, api_key: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Upload an input image through a presigned POST (POST /uploads, then straight to S3; the
+    API key never goes to S3) and return the form's answer, whose ``key`` names the upload."""
+    content_type = content_type_of(data)
+    if content_type is None:
+        raise ApiError(0, "invalid_image", "the file is not a PNG, JPEG or WebP image")
+    form = _expect(
+        _call(api, "/uploads", api_key, timeout, {"content_type": content_type}),
+        UPLOAD_ANSWER,
+        "the answer",
+        api,
+    )
+    if len(data) > form["max_bytes"]:
+        raise ApiError(
+            0,
+            "payload_too_large",
+            f"the image is {len(data)} bytes; uploads take at most {form['max_bytes']}",
+        )
+    body, boundary = _multipart(form["fields"], data, content_type)
+    request = urllib.request.Request(
+        require_web_url(form["url"], "upload URL", "unsafe_url"),
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        method="POST",
+    )
+    try:
+        with _API_OPENER.open(request, timeout=timeout):
+            return form
+    except urllib.error.HTTPError as exc:
+        raise _s3_error(exc) from None
+    except (OSError, HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UploadError(0, "upload_failed", f"uploading: {reason}") from None
+
+
 def get_models(api: str, api_key: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
     answer = _expect(_call(api, "/models", api_key, timeout), MODELS_ANSWER, "the answer", api)
     _expect_list(answer, "models", MODEL, api)
     for model in answer["models"]:
         _expect(model["limits"], (), "'limits'", api)
+    _expect_operations(answer, api)
     return answer
+
+
+def _expect_operations(answer: dict[str, Any], api: str) -> None:
+    """Editing operations, from an API that has them (an older one does not; a deployment may
+    allow none)."""
+    operations = answer.get("operations", [])
+    if not isinstance(operations, list):
+        raise ApiError(0, "unexpected_answer", f"'operations' from {api} is not a list")
+    for operation in operations:
+        _expect(operation, OPERATION, "an entry of 'operations'", api)
+        _expect(operation["fields"], (), "'fields'", api)
+        _expect(operation["inputs"], (), "'inputs'", api)
 
 
 def get_image_url(

@@ -1,1 +1,1 @@
-"""MCP server exposing imagegen's ``generate_image`` to AI assistants."""
+"""MCP server exposing imagegen's image generation and editing tools to AI assistants."""

@@ -6,12 +6,14 @@ dropped), coerces ``true`` to 1, takes NaN for a number, and its errors read lik
 (``1 validation error for generate_imageArguments ... [type=...]``, pydantic.dev links), which
 means little to an assistant. ``strict_tool`` builds the tool as MCPServer would, swaps in a
 subclass of that model which forbids extra names, takes JSON types as they are and refuses NaN
-and Infinity, and words the refusal itself (``StrictTool``).
+and Infinity, and words the refusal itself (``StrictTool``). ``image_input`` reads an edit
+tool's image argument the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -78,3 +80,21 @@ def strict_tool(fn: Callable[..., Any], **options: Any) -> Tool:
     metadata = tool.fn_metadata.model_copy(update={"arg_model": StrictArguments})
     schema = StrictArguments.model_json_schema(by_alias=True)
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+
+
+def image_input(name: str, value: str, local_files: bool) -> dict[str, str] | Path:
+    """An edit tool's image argument as the service takes it: a ``data:`` URI as
+    ``{"data": ...}``, an earlier image's key as ``{"key": ...}``; or the ``Path`` of a local
+    file (absolute or ``~/...``), which only a server whose caller runs on this machine
+    (``local_files``: stdio) reads."""
+    if value[:5].lower() == "data:":
+        return {"data": value}
+    if not (value.startswith("~/") or Path(value).is_absolute()):
+        return {"key": value}
+    if not local_files:
+        raise ToolError(
+            f"invalid arguments: '{name}' is a file path, and this server reads local files"
+            " only over stdio: a remote assistant must not read the server's files. Pass the key"
+            " of an earlier image or a data:image/png;base64,... URI"
+        )
+    return Path(value).expanduser()

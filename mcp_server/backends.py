@@ -1,20 +1,26 @@
-"""Where generation happens: in-process (``service``), a deployed REST API, or a local stack.
+"""Where generation and editing happen: in-process (``service``), a deployed REST API, or a
+local stack.
 
 Both backends take the REST request body and return the REST answer, so the MCP layer has one
-code path and the service's validation stays the single source of truth.
+code path and the service's validation stays the single source of truth. Only a local file
+given as an edit input travels differently: uploaded to a deployed API (whose Lambda takes at
+most 6 MB per request), inline in-process (no such limit, and no upload left behind in S3).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import api_client as client
 from service.bootstrap import get_generator
 from service.errors import ImageGenError
 from service.flow import Generator
+from service.inputs import MAX_INPUT_BYTES
 
 
 class BackendError(Exception):
@@ -24,6 +30,10 @@ class BackendError(Exception):
 class Backend(Protocol):
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
 
+    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+    def file_input(self, path: Path, timeout: float) -> dict[str, str]: ...
+
     def models(self) -> dict[str, Any]: ...
 
     def image_url(self, key: str) -> str: ...
@@ -32,6 +42,21 @@ class Backend(Protocol):
 def _explain(code: str, message: str, field: str | None) -> BackendError:
     where = f" (field '{field}')" if field else ""
     return BackendError(f"{code}: {message}{where}")
+
+
+def read_image_file(path: Path) -> bytes:
+    """A local input image's bytes, refused in plain words when it is missing, not a regular
+    file (a FIFO would block the read), unreadable or larger than Bedrock takes."""
+    try:
+        if not path.is_file():
+            raise BackendError(f"{path} is not a file" if path.exists() else f"no file at {path}")
+        with path.open("rb") as file:
+            data = file.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise BackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise BackendError(f"{path} is over {MAX_INPUT_BYTES} bytes, the most an input may have")
+    return data
 
 
 class DirectBackend:
@@ -46,6 +71,17 @@ class DirectBackend:
             return self._generator().generate(body, time.monotonic() + timeout)
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
+
+    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            return self._generator().edit(body, time.monotonic() + timeout)
+        except ImageGenError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
+
+    def file_input(self, path: Path, timeout: float) -> dict[str, str]:
+        """Inline: in-process there is no request size limit to avoid (``timeout``: nothing
+        to wait for)."""
+        return {"data": base64.b64encode(read_image_file(path)).decode("ascii")}
 
     def models(self) -> dict[str, Any]:
         return self._generator().models(datetime.now(UTC).date())
@@ -69,6 +105,21 @@ class RemoteBackend:
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
             return client.post_images(self.api_url, body, self.api_key, timeout=timeout)
+        except client.ApiError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
+
+    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            return client.post_edit(self.api_url, body, self.api_key, timeout=timeout)
+        except client.ApiError as exc:
+            raise _explain(exc.code, exc.message, exc.field) from exc
+
+    def file_input(self, path: Path, timeout: float) -> dict[str, str]:
+        """Uploaded through a presigned POST and named by its key: a request to the API may
+        carry at most 6 MB, an upload up to what Bedrock takes."""
+        data = read_image_file(path)
+        try:
+            return {"key": client.upload(self.api_url, data, self.api_key, timeout)["key"]}
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 

@@ -1,13 +1,17 @@
-"""imagegen MCP server: ``generate_image``, ``list_models`` and ``get_image_url`` for assistants.
+"""imagegen MCP server: ``generate_image``, the editing tools (``edit_image``, ``upscale_image``,
+``remove_background``), ``list_models`` and ``get_image_url`` for assistants.
 
-The tool schema is built from ``service``'s model catalogue and every request is validated by
-the service itself (in-process or behind the REST API), so limits live in one place.
+The tool schemas are built from ``service``'s catalogue of models and operations, and every
+request is validated by the service itself (in-process or behind the REST API), so limits live
+in one place.
 """
 
 import base64
+import inspect
 import json
 import os
 import sys
+import time
 from argparse import Namespace
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,8 +39,9 @@ from devstack.options import (
     service_env,
     timeout_seconds,
 )
-from mcp_server.arguments import strict_tool
+from mcp_server.arguments import image_input, strict_tool
 from mcp_server.backends import Backend, BackendError, DirectBackend, RemoteBackend
+from mcp_server.operations import EditTool, description, edit_tools, parameters
 from mcp_server.preview import make_preview
 from service.catalogue import ModelSpec, Range, default_catalogue
 from service.config import BUCKET, DEFAULT_MAX_IMAGES, MAX_IMAGES, REGION, ConfigError, Settings
@@ -126,6 +131,10 @@ class Options:
     timeout_seconds: float = 60.0
     api_url: str | None = None
     api_key: str | None = None
+    # Edit inputs may be local file paths only when the caller runs on this machine (stdio):
+    # over HTTP a remote assistant must not read the server's files. Off unless main() serves
+    # stdio, so any other way of serving ``server`` refuses paths.
+    local_files: bool = False
 
 
 @dataclass
@@ -171,6 +180,9 @@ def tool(annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], Callabl
     return register
 
 
+IMAGE_TOOL = {"read_only_hint": False, "destructive_hint": False, "idempotent_hint": False}
+
+
 def _context(ctx: Context) -> AppContext:
     return ctx.request_context.lifespan_context
 
@@ -211,13 +223,7 @@ async def _call(ctx: Context, label: str, fn: Callable[..., Any], *args: Any) ->
 
 
 @tool(
-    ToolAnnotations(
-        title="Generate image",
-        read_only_hint=False,
-        destructive_hint=False,
-        idempotent_hint=False,
-        open_world_hint=True,
-    ),
+    ToolAnnotations(title="Generate image", open_world_hint=True, **IMAGE_TOOL),
 )
 async def generate_image(
     ctx: Context,
@@ -310,6 +316,57 @@ async def generate_image(
     }
     body = {k: v for k, v in arguments.items() if v is not None}
     answer = await _call(ctx, "generating", app.backend.generate, body, app.options.timeout_seconds)
+    lead = f"Generated {len(answer['images'])} image(s) with {answer['model']}"
+    return await _answer(app, answer, lead)
+
+
+async def _edit(ctx: Context, spec: EditTool, arguments: dict[str, Any]) -> CallToolResult:
+    """What every edit tool runs: the REST body of ``POST /images/edits``, the same in-process
+    or over REST, except local files (``Backend.file_input``)."""
+    app = _context(ctx)
+    operation = spec.operation(arguments)
+    body: dict[str, Any] = {"operation": operation}
+    files: dict[str, Path] = {}
+    inputs = spec.input_names()
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        source = image_input(name, value, app.options.local_files) if name in inputs else value
+        if isinstance(source, Path):
+            files[name] = source
+        else:
+            body[name] = source
+    timeout = app.options.timeout_seconds
+    answer = await _call(
+        ctx, f"editing ({operation})", _send_edit, app.backend, body, files, timeout
+    )
+    return await _answer(app, answer, f"Edited with {answer['operation']} ({answer['model']})")
+
+
+def _send_edit(
+    backend: Backend, body: dict[str, Any], files: dict[str, Path], timeout: float
+) -> dict[str, Any]:
+    """Send the local files, then the edit, all within ``timeout`` (blocking: run in a thread)."""
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BackendError(f"timeout: sending the input files took all of {timeout:g} s")
+        return remaining
+
+    for name, path in files.items():
+        try:
+            body[name] = backend.file_input(path, left())
+        except BackendError as exc:
+            raise BackendError(f"'{name}' ({path}): {exc}") from exc
+    return backend.edit(body, left())
+
+
+async def _answer(app: AppContext, answer: dict[str, Any], lead: str) -> CallToolResult:
+    """The answer of every image tool: per image an inline preview and a link (saved too with
+    ``--output-dir``), a summary an assistant can read, and the REST answer as structured
+    content."""
     content: list = []
     images = []
     for image in answer["images"]:
@@ -321,7 +378,9 @@ async def generate_image(
         images.append(entry)
     structured = None
     if app.options.structured:
+        edited = {"operation": answer["operation"]} if "operation" in answer else {}
         structured = {
+            **edited,
             "model": answer["model"],
             "model_id": answer["model_id"],
             "expires_at": answer["expires_at"],
@@ -330,7 +389,7 @@ async def generate_image(
             "cost": answer.get("cost"),
         }
     return CallToolResult(
-        content=[TextContent(text=_summary(answer, images)), *content],
+        content=[TextContent(text=_summary(lead, answer, images)), *content],
         structured_content=structured,
     )
 
@@ -370,14 +429,13 @@ def _save(directory: Path, image: dict[str, Any], blob: bytes) -> dict[str, str]
     return {"path": str(path)}
 
 
-def _summary(answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
+def _summary(lead: str, answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
+    """Every image's key too: clients that hide structured content still let the assistant
+    edit it further."""
     return "\n".join(
-        [
-            f"Generated {len(images)} image(s) with {answer['model']}; links expire "
-            f"{answer['expires_at']}."
-        ]
+        [f"{lead}; links expire {answer['expires_at']}."]
         + [
-            f"- {i['width']}x{i['height']} seed {i['seed']}: {i['url']}"
+            f"- {i['width']}x{i['height']} seed {i['seed']} key {i['key']}: {i['url']}"
             + (f" (saved to {i['path']})" if "path" in i else "")
             + (f" ({i['not_saved']})" if "not_saved" in i else "")
             for i in images
@@ -386,9 +444,36 @@ def _summary(answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
     )
 
 
+def _register_edit_tool(spec: EditTool) -> None:
+    """An edit tool with the arguments ``mcp_server.operations`` builds from the catalogue (as
+    the function's signature, which MCPServer reads); each one is a thin wrapper of ``_edit``."""
+
+    async def edit_tool(ctx: Context, **arguments: Any) -> CallToolResult:
+        return await _edit(ctx, spec, arguments)
+
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
+    edit_tool.__name__ = spec.name
+    edit_tool.__signature__ = inspect.signature(edit_tool).replace(
+        parameters=[context, *parameters(spec)]
+    )
+    annotations = ToolAnnotations(title=spec.title, open_world_hint=True, **IMAGE_TOOL)
+    TOOLS.append(
+        strict_tool(
+            edit_tool,
+            description=description(spec, CATALOGUE, _TODAY),
+            annotations=annotations,
+        )
+    )
+
+
+for _spec in edit_tools(CATALOGUE):
+    _register_edit_tool(_spec)
+
+
 @tool(ToolAnnotations(title="List image models", read_only_hint=True, open_world_hint=False))
 async def list_models(ctx: Context) -> str:
-    """The models this deployment serves, with limits (prompt length, sizes, seeds, formats)."""
+    """The models and editing operations this deployment serves, with limits (prompt length,
+    sizes, seeds, formats, fields, input images) and estimated prices."""
     models = await _call(ctx, "listing models", _context(ctx).backend.models)
     return json.dumps(models, indent=1)
 
@@ -413,9 +498,10 @@ server = MCPServer(
     "imagegen",
     version=package_version(),
     instructions=(
-        "Generate images from text with Amazon Bedrock models. Call list_models for limits. "
-        "generate_image returns a small preview, a link to the full image (expires), and the "
-        "seed that reproduces it."
+        "Generate images from text with Amazon Bedrock models, and edit them. Call list_models "
+        "for limits. generate_image returns a small preview, a link to the full image (expires), "
+        "the seed that reproduces it and the image's key. edit_image (and upscale_image, "
+        "remove_background) take that key, a data: URI or, over stdio, a local file path."
     ),
     lifespan=lifespan,
     tools=TOOLS,
@@ -423,8 +509,9 @@ server = MCPServer(
 
 
 DESCRIPTION = (
-    "MCP server for imagegen: the generate_image, list_models and get_image_url tools for AI "
-    "assistants, over stdio (the default) or streamable HTTP."
+    "MCP server for imagegen: the generate_image, edit_image, upscale_image, remove_background, "
+    "list_models and get_image_url tools for AI assistants, over stdio (the default) or "
+    "streamable HTTP. Edit inputs may be local file paths over stdio only."
 )
 
 
@@ -488,6 +575,7 @@ def _configure(parser: Parser, args: Namespace) -> None:
     OPTIONS.api_url, OPTIONS.api_key = args.api, args.api_key
     OPTIONS.timeout_seconds = args.timeout
     OPTIONS.output_dir = args.output_dir
+    OPTIONS.local_files = args.transport == "stdio"
     if args.no_structured_output:
         OPTIONS.structured = False
 

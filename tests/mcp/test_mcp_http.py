@@ -20,6 +20,7 @@ from mcp_server.server import server
 from tests.conftest import interrupt
 from tests.e2e.test_cli import assert_one_line_error
 from tests.mcp.conftest import clean_env
+from tests.mcp.test_mcp_edits import data_uri, png
 
 pytestmark = pytest.mark.anyio
 TOKEN = "s3cret"
@@ -76,6 +77,22 @@ async def test_http_transport_with_the_token(http_server):
     async with http, Client(streamable_http_client(http_server, http_client=http)) as client:
         result = await client.call_tool("generate_image", {"prompt": "a lighthouse", "seed": 2})
     assert not result.is_error and result.structured_content["images"][0]["seed"] == 2
+
+
+async def test_http_transport_edits_a_data_uri_but_refuses_a_file_path(http_server, tmp_path):
+    """The server's own files are not a remote assistant's to read, even with the token."""
+    path = tmp_path / "photo.png"
+    path.write_bytes(png())
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+    async with http, Client(streamable_http_client(http_server, http_client=http)) as client:
+        inline = await client.call_tool("upscale_image", {"image": data_uri(path.read_bytes())})
+        from_file = await client.call_tool("upscale_image", {"image": str(path)})
+    assert not inline.is_error and inline.structured_content["operation"] == "upscale-fast"
+    refusal = (
+        "'image' is a file path, and this server reads local files only over stdio: a remote"
+        " assistant must not read the server's files"
+    )
+    assert from_file.is_error and refusal in from_file.content[0].text
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])

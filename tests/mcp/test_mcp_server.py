@@ -36,7 +36,14 @@ async def test_the_server_reports_the_installed_version():
 async def test_tools_are_listed_with_catalogue_limits_and_honest_annotations():
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"generate_image", "list_models", "get_image_url"}
+    assert set(tools) == {
+        "generate_image",
+        "edit_image",
+        "upscale_image",
+        "remove_background",
+        "list_models",
+        "get_image_url",
+    }
     schema = tools["generate_image"].input_schema
     assert schema["required"] == ["prompt"]
     assert schema["properties"]["prompt"]["maxLength"] == 10000
