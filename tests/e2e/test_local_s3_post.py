@@ -137,6 +137,15 @@ def test_a_presigned_post_made_as_the_service_makes_it_is_stored(s3, bucket, key
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(PNG)
 
 
+def test_posting_the_same_form_again_replaces_the_object_as_s3_does(s3, bucket, key) -> None:
+    form = presigned_post(s3, bucket, key)
+    assert post(form).status_code == 204
+    again = post(form, PNG + b"trailing bytes")
+
+    assert again.status_code == 204, again.content
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == PNG + b"trailing bytes"
+
+
 @pytest.mark.parametrize(("asked", "status"), [("200", 200), ("201", 201), ("302", 204)])
 def test_success_action_status_chooses_the_answer(s3, bucket, key, asked, status) -> None:
     form = presigned_post(
