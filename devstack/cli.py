@@ -1,4 +1,5 @@
-"""``imagegen``: run the local stack, or generate an image locally or through a deployed API."""
+"""``imagegen``: run the local stack, or generate and edit images locally or through a deployed
+API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,11 +19,22 @@ from typing import Any, NamedTuple
 from api_client import (
     API_KEY_VARIABLE,
     ApiError,
+    UploadError,
     configured_api,
     download,
     get_image_url,
     get_models,
+    post_edit,
     post_images,
+    upload,
+)
+from devstack.edit_command import (
+    HelpFormatter,
+    add_edit_options,
+    edit_body,
+    input_references,
+    operations_help,
+    takes_seed,
 )
 from devstack.options import (
     EXIT_INTERRUPTED,
@@ -169,6 +181,10 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
         yield Target(stack.url, None, local=True)
 
 
+class SaveFailed(Exception):
+    """An image could not be written to ``--out`` (it stays in S3: the answer's URL has it)."""
+
+
 def _print_json(answer: dict[str, Any]) -> None:
     print(json.dumps(answer, indent=2))
 
@@ -183,25 +199,39 @@ def _save(result: dict[str, Any], out_dir: Path) -> list[Path]:
     paths = []
     for image in result["images"]:
         path = out_dir / Path(image["key"]).name  # the key already ends in the right extension
-        path.write_bytes(download(image["url"]))
+        try:
+            path.write_bytes(download(image["url"]))
+        except OSError as exc:  # the directory or file could not be written
+            raise SaveFailed(f"could not save the image: {exc}") from None
         paths.append(path)
     return paths
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _check_out(args: argparse.Namespace) -> None:
+    """Before any image is paid for: an --out that cannot hold images is a usage error."""
     problem = prepare_output_directory(Path(args.out))
     if problem:
         args.parser.error(f"argument --out: {problem}")
-    body = _request_body(args)
-    label = f"generating with {body.get('model', 'the default model')}"
-    with _target(args) as target:
-        try:
-            with Progress(label):
-                result = post_images(target.url, body, target.api_key, timeout=args.timeout)
-                paths = _save(result, Path(args.out))
-        except OSError as exc:  # the directory or file could not be written
-            print(f"error: could not save the image: {exc}", file=sys.stderr)
-            return 1
+
+
+def _fetch(
+    args: argparse.Namespace, label: str, call: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], list[Path]]:
+    """The API's answer to ``call`` and the images it names, saved in ``--out``."""
+    with Progress(label):
+        result = call()
+        return result, _save(result, Path(args.out))
+
+
+def _report(
+    args: argparse.Namespace,
+    saved: tuple[dict[str, Any], list[Path]],
+    target: Target,
+    what: str,
+    seeds: bool = True,
+) -> int:
+    """Where each image went, ``what`` made it and at what cost, and the URL of a remote one."""
+    result, paths = saved
     if args.json:
         images = [{**i, "path": str(p)} for i, p in zip(result["images"], paths, strict=True)]
         _print_json({**result, "images": images})
@@ -209,11 +239,42 @@ def _generate(args: argparse.Namespace) -> int:
     for note in result.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     for path, image in zip(paths, result["images"], strict=True):
-        print(f"saved {path} ({image['width']}x{image['height']}, seed {image['seed']})")
-    print(f"model {result['model']}, estimated cost ${result['cost']['estimated_usd']:.3f}")
+        seed = f", seed {image['seed']}" if seeds else ""
+        print(f"saved {path} ({image['width']}x{image['height']}{seed})")
+    print(f"{what}, estimated cost ${result['cost']['estimated_usd']:.3f}")
     if not target.local:
         print(f"url (expires {result['expires_at']}): {result['image_url']}")
     return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    _check_out(args)
+    body = _request_body(args)
+    label = f"generating with {body.get('model', 'the default model')}"
+    with _target(args) as target:
+        saved = _fetch(
+            args, label, lambda: post_images(target.url, body, target.api_key, timeout=args.timeout)
+        )
+    return _report(args, saved, target, f"model {saved[0]['model']}")
+
+
+def _upload(target: Target, timeout: float, name: str, data: bytes) -> str:
+    with Progress(f"uploading {name}"):
+        return upload(target.url, data, target.api_key, timeout=timeout)["key"]
+
+
+def _edit(args: argparse.Namespace) -> int:
+    _check_out(args)
+    body = edit_body(args)
+    with _target(args) as target:
+        body |= input_references(args, lambda name, data: _upload(target, args.timeout, name, data))
+        saved = _fetch(
+            args,
+            f"editing with {args.operation}",
+            lambda: post_edit(target.url, body, target.api_key, timeout=args.timeout),
+        )
+    what = f"operation {saved[0]['operation']} (model {saved[0]['model']})"
+    return _report(args, saved, target, what, seeds=takes_seed(args.operation))
 
 
 def _sizes(size: dict[str, Any]) -> str:
@@ -244,13 +305,53 @@ def _model_row(model: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def models_table(answer: dict[str, Any]) -> str:
-    """One row a model, columns aligned; the size column last because it is the widest."""
-    rows = [("MODEL", "STATUS", "USABLE", "MAX IMAGES", "PRICE/IMAGE", "SIZES")]
-    rows += [_model_row(model) for model in answer["models"]]
+def _names(rules: dict[str, Any], any_of: list[str] | tuple[()] = ()) -> str:
+    """Field or input names, ``*`` marking required ones and ``(a|b)*`` "at least one of"."""
+    group = [f"({'|'.join(any_of)})*"] if any_of else []
+    return " ".join(
+        group
+        + [
+            name + ("*" if isinstance(rule, dict) and rule.get("required") else "")
+            for name, rule in rules.items()
+            if name not in any_of
+        ]
+    )
+
+
+def _operation_row(operation: dict[str, Any]) -> tuple[str, ...]:
+    price = operation.get("price_usd_per_image_estimate")
+    return (
+        str(operation["operation"]),
+        "yes" if operation["usable"] else "no",
+        "-" if price is None else f"${price:.3f}",
+        _names(operation["inputs"]) or "-",
+        _names(operation["fields"], operation.get("require_any") or []) or "-",
+    )
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """Columns aligned; the widest column goes last."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def models_table(answer: dict[str, Any]) -> str:
+    """One row a model, then (from an API that edits) one row an editing operation."""
+    tables = [
+        _table(
+            [("MODEL", "STATUS", "USABLE", "MAX IMAGES", "PRICE/IMAGE", "SIZES")]
+            + [_model_row(model) for model in answer["models"]]
+        )
+    ]
+    if answer.get("operations"):
+        tables.append(
+            _table(
+                [("OPERATION", "USABLE", "PRICE/IMAGE", "INPUTS", "FIELDS (* required)")]
+                + [_operation_row(operation) for operation in answer["operations"]]
+            )
+        )
+    return "\n\n".join(tables)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -426,19 +527,43 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate, parser=gen)
 
 
+def _add_edit(sub: argparse._SubParsersAction) -> None:
+    edit = sub.add_parser(
+        "edit",
+        help="edit an image (upscale, inpaint, outpaint, erase, ...) and download the result",
+        description="Edit an image and save the result. Input images are local files (sent "
+        "inline, or uploaded when large) or keys of earlier images and uploads. Without --api a "
+        "local stack runs for the duration of the command. Prices: imagegen models.",
+        epilog=operations_help(),
+        formatter_class=HelpFormatter,
+    )
+    add_edit_options(edit)
+    _add_api_options(edit, timeout=60.0, api_help=LOCAL_STACK_API_HELP)
+    edit.add_argument(
+        "--out",
+        default="edited",
+        metavar="DIR",
+        help="directory for the images (default: %(default)s)",
+    )
+    edit.set_defaults(func=_edit, parser=edit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="imagegen",
-        description="Run the local stack, or generate images locally or through a deployed API.",
+        description="Run the local stack, or generate and edit images locally or through a "
+        "deployed API.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_generate(sub)
+    _add_edit(sub)
     models = sub.add_parser(
         "models",
-        help="list the models an API serves, with limits and prices",
-        description="The models the API serves: status, whether usable, limits, price estimate.",
+        help="list the models and editing operations an API serves, with limits and prices",
+        description="The models the API serves: status, whether usable, limits, price estimate; "
+        "then its editing operations: whether usable, price estimate, inputs and fields.",
     )
     _add_api_options(models, timeout=30.0, api_help=LOCAL_STACK_API_HELP)
     models.set_defaults(func=_models, parser=models)
@@ -470,7 +595,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _explain(exc: ApiError) -> str:
     """The API's error, with a hint where the fix is on our side of the call."""
-    if exc.status == 403:
+    if exc.status == 403 and not isinstance(exc, UploadError):
         return f"{exc} (check --api-key or {API_KEY_VARIABLE})"
     return str(exc)
 
@@ -481,6 +606,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ApiError as exc:
         print(f"error: {_explain(exc)}", file=sys.stderr)
+        return 1
+    except SaveFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
