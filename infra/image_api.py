@@ -206,7 +206,8 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
                     # Empty only where no operation is offered (the service then reads it as
                     # all of them, none usable here and none granted).
-                    "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations),
+                    # Never empty: the service reads an empty list as "every operation".
+                    "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations) or "none",
                     "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
                     "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
                     "IMAGEGEN_UPLOAD_PREFIX": UPLOAD_PREFIX,

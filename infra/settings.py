@@ -68,6 +68,9 @@ def catalogue() -> dict[str, dict]:
     return index
 
 
+NO_OPERATIONS = "none"  # allowedOperations: ["none"] turns editing off (the service's word too)
+
+
 @lru_cache(maxsize=1)
 def operations() -> dict[str, dict]:
     """The catalogue's editing operations by name, read as data like the models."""
@@ -104,6 +107,18 @@ def _operation_invocation(operation: dict, region: str) -> Invocation:
         if region in regions:
             return Invocation(profile, operation["id"], tuple(regions))
     return Invocation(operation["id"], operation["id"])
+
+
+def _allowed_operations(configured: tuple[str, ...], region: str, today: date) -> tuple[str, ...]:
+    """``["none"]`` turns editing off; an empty list means the region's default."""
+    if NO_OPERATIONS in configured:
+        if configured != (NO_OPERATIONS,):
+            raise ValueError(
+                f"imagegen:allowedOperations: '{NO_OPERATIONS}' turns editing off and cannot be"
+                " listed with operations"
+            )
+        return ()
+    return configured or default_operations(region, today)
 
 
 def default_operations(region: str, today: date) -> tuple[str, ...]:
@@ -159,8 +174,9 @@ class ImageApiSettings:
             default_model=get("defaultModel", "get"),
             allowed_models=tuple(get("allowedModels", "get_object")),
             enabled_retired_models=tuple(get("enabledRetiredModels", "get_object")),
-            allowed_operations=tuple(dict.fromkeys(get("allowedOperations", "get_object")))
-            or default_operations(region, today),
+            allowed_operations=_allowed_operations(
+                tuple(dict.fromkeys(get("allowedOperations", "get_object"))), region, today
+            ),
             url_expiry_seconds=get("urlExpirySeconds", "get_int"),
             image_retention_days=get("imageRetentionDays", "get_int"),
             log_retention_days=get("logRetentionDays", "get_int"),
@@ -248,11 +264,6 @@ class ImageApiSettings:
                     f"imagegen:allowedOperations: unknown operation {name!r}; choose from"
                     f" {', '.join(known)} (service/catalogue.json)"
                 )
-        if not self.allowed_operations:
-            pulumi.log.warn(
-                f"imagegen: no editing operation is offered in {self.region} per the catalogue;"
-                " POST /images/edits will answer 503"
-            )
         for name in self.allowed_operations:
             operation = known[name]
             if not _offered_in(operation, self.region):

@@ -21,6 +21,7 @@ URL_EXPIRY_SECONDS = "IMAGEGEN_URL_EXPIRY_SECONDS"
 KEY_PREFIX = "IMAGEGEN_KEY_PREFIX"
 UPLOAD_PREFIX = "IMAGEGEN_UPLOAD_PREFIX"
 ALLOWED_OPERATIONS = "IMAGEGEN_ALLOWED_OPERATIONS"
+NO_OPERATIONS = "none"  # the value of ALLOWED_OPERATIONS that turns editing off
 LOG_LEVEL = "IMAGEGEN_LOG_LEVEL"
 TIME_BUDGET_SECONDS = "IMAGEGEN_TIME_BUDGET_SECONDS"
 MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
@@ -51,7 +52,7 @@ class Settings:
     url_expiry_seconds: int
     key_prefix: str
     upload_prefix: str
-    allowed_operations: tuple[str, ...]  # empty means every catalogue operation
+    allowed_operations: tuple[str, ...] | None  # None: every catalogue operation
     log_level: str
     time_budget_seconds: float
     max_images: int
@@ -112,14 +113,17 @@ class Settings:
         upload_prefix = prefix(UPLOAD_PREFIX, "uploads/")
         if key_prefix.startswith(upload_prefix) or upload_prefix.startswith(key_prefix):
             problems.append(f"{KEY_PREFIX} and {UPLOAD_PREFIX} must not contain each other")
-        operations = tuple(
-            x.strip() for x in env.get(ALLOWED_OPERATIONS, "").split(",") if x.strip()
-        )
-        problems.extend(
-            f"{ALLOWED_OPERATIONS}: unknown operation {item!r} (not in catalogue.json)"
-            for item in operations
-            if catalogue.operation(item) is None
-        )
+        listed = tuple(x.strip() for x in env.get(ALLOWED_OPERATIONS, "").split(",") if x.strip())
+        operations: tuple[str, ...] | None = listed or None
+        if listed == (NO_OPERATIONS,):  # editing turned off
+            operations = ()
+        else:
+            problems.extend(
+                f"{ALLOWED_OPERATIONS}: unknown operation {item!r} (not in catalogue.json;"
+                f" '{NO_OPERATIONS}' alone turns editing off)"
+                for item in listed
+                if catalogue.operation(item) is None
+            )
 
         allowed = names(ALLOWED_MODELS)
         retired = names(ENABLED_RETIRED_MODELS)
@@ -199,7 +203,7 @@ class Settings:
         )
 
     def operation_allowed(self, name: str) -> bool:
-        return not self.allowed_operations or name in self.allowed_operations
+        return self.allowed_operations is None or name in self.allowed_operations
 
     def retired_enabled(self, name: str, catalogue: Catalogue) -> bool:
         model = catalogue.find(name)

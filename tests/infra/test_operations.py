@@ -135,7 +135,8 @@ def test_an_operation_not_offered_in_the_region_deploys_with_a_warning(monkeypat
     assert "arn:aws:bedrock:us-east-1::foundation-model/stability.sd3-5-large-v1:0" in grants(run)
 
 
-def test_a_region_without_operations_deploys_with_a_warning_and_grants_none(monkeypatch):
+def test_a_region_without_operations_turns_editing_off_and_grants_none(monkeypatch):
+    """An empty list would mean "every operation" to the service: the stack says "none"."""
     warnings: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warnings.append(message))
     only_canvas = {
@@ -144,11 +145,19 @@ def test_a_region_without_operations_deploys_with_a_warning_and_grants_none(monk
         "enabledRetiredModels": ["nova-canvas"],
     }
     run = run_program("dev", config("eu-west-1", **only_canvas))
-    assert warnings == [
-        "imagegen: no editing operation is offered in eu-west-1 per the catalogue;"
-        " POST /images/edits will answer 503"
-    ]
+    assert warnings == [] and allowed_operations(run) == ["none"]
     assert grants(run) == {"arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-canvas-v1:0"}
+    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    settings = Settings.from_env({**variables, "AWS_REGION": run.region}, CATALOGUE)
+    assert settings.allowed_operations == ()
+
+
+def test_none_turns_editing_off_and_stands_alone():
+    run = run_program("dev", config(allowedOperations=["none"]))
+    assert allowed_operations(run) == ["none"]
+    assert not [arn for arn in grants(run) if "inference-profile" in arn]
+    with pytest.raises(Exception, match="'none' turns editing off and cannot be listed"):
+        run_program("dev", config(allowedOperations=["none", "erase"]))
 
 
 def test_the_role_policy_fits_iams_quota_with_room_to_grow(dev):

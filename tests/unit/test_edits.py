@@ -9,7 +9,7 @@ from PIL import Image
 
 from service.adapters import for_family
 from service.catalogue import default_catalogue
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.edits import parse_edit
 from service.errors import InvalidField, PayloadTooLarge
 from service.inputs import MAX_INPUT_BYTES, InputSource
@@ -246,3 +246,11 @@ def test_an_operation_left_out_of_the_deployment_is_refused_and_not_listed():
     with pytest.raises(InvalidField) as err:
         parse(minimal(CATALOGUE.operation("upscale-creative")), IMAGEGEN_ALLOWED_OPERATIONS="erase")
     assert "choose one of erase" in err.value.message
+
+
+def test_none_turns_editing_off():
+    with pytest.raises(InvalidField) as err:
+        parse(minimal(CATALOGUE.operation("erase")), IMAGEGEN_ALLOWED_OPERATIONS="none")
+    assert "choose one of (none enabled)" in err.value.message
+    with pytest.raises(ConfigError, match="'none' alone turns editing off"):
+        settings(IMAGEGEN_ALLOWED_OPERATIONS="none,erase")
