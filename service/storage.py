@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,16 +92,22 @@ class ImageStore:
             except BotoCoreError as exc:
                 raise StorageFailed("could not reach image storage") from exc
 
-    def head(self, key: str) -> StoredObject | None:
-        """The stored object's type, size and pixel size, or None if there is no such key."""
+    def _fetch(self, call: Callable[..., dict], key: str) -> dict | None:
+        """HEAD or GET ``key``: S3's answer, or None if there is no such key."""
         try:
-            head = self._s3.head_object(Bucket=self.bucket, Key=key)
+            return call(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _missing(exc):
                 return None
             raise StorageFailed("could not read image storage") from exc
         except BotoCoreError as exc:
             raise StorageFailed("could not reach image storage") from exc
+
+    def head(self, key: str) -> StoredObject | None:
+        """The stored object's type, size and pixel size, or None if there is no such key."""
+        head = self._fetch(self._s3.head_object, key)
+        if head is None:
+            return None
         metadata = head.get("Metadata", {})
         return StoredObject(
             head.get("ContentType", "application/octet-stream"),
@@ -112,14 +119,9 @@ class ImageStore:
     def read(self, key: str, max_bytes: int) -> bytes | None:
         """The object's bytes, or None if there is no such key; larger than ``max_bytes`` is a
         413, refused before its body is read."""
-        try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _missing(exc):
-                return None
-            raise StorageFailed("could not read image storage") from exc
-        except BotoCoreError as exc:
-            raise StorageFailed("could not reach image storage") from exc
+        answer = self._fetch(self._s3.get_object, key)
+        if answer is None:
+            return None
         body = answer["Body"]
         try:
             if answer.get("ContentLength", 0) > max_bytes:
