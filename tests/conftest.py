@@ -22,6 +22,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from devstack.gateway import LambdaContext
 from devstack.stack import LocalStack
+from service.catalogue import OperationSpec
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -95,6 +96,20 @@ def retired_stack() -> Iterator[LocalStack]:
     }
     with LocalStack(env=env, serve_retired=True) as running:
         yield running
+
+
+def minimal_edit(operation: OperationSpec, image: dict) -> dict:
+    """The smallest valid ``POST /images/edits`` body: required fields and inputs only."""
+    body: dict = {"operation": operation.operation}
+    for rule in operation.fields:
+        if rule.required:
+            body[rule.name] = 0.5 if rule.type == "number" else "a red fox in snow"
+    for rule in operation.inputs:
+        if rule.required:
+            body[rule.name] = image
+    for name in operation.require_any[:1]:
+        body[name] = 64
+    return body
 
 
 def emulator_client(url: str, region: str = "us-west-2"):

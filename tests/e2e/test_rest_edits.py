@@ -11,7 +11,7 @@ from PIL import Image
 import api_client
 from service.catalogue import default_catalogue
 from service.handler import MAX_EDIT_BODY_BYTES
-from tests.conftest import http, post_json
+from tests.conftest import http, minimal_edit, post_json
 
 OPERATIONS = default_catalogue().operations
 
@@ -39,19 +39,6 @@ def edit(stack, body: dict) -> tuple[int, dict]:
     return status, answer
 
 
-def minimal(operation, image: dict) -> dict:
-    body: dict = {"operation": operation.operation}
-    for rule in operation.fields:
-        if rule.required:
-            body[rule.name] = 0.5 if rule.type == "number" else "a red fox in snow"
-    for rule in operation.inputs:
-        if rule.required:
-            body[rule.name] = image
-    for name in operation.require_any[:1]:
-        body[name] = 64
-    return body
-
-
 @pytest.fixture(scope="module")
 def source_key(stack) -> str:
     """An image generated earlier: the commonest input of an edit."""
@@ -67,7 +54,7 @@ def test_every_operation_edits_an_earlier_image_by_key(stack, source_key, operat
     image = (
         {"key": source_key} if operation.inputs[0].max_pixels != 1048576 else inline(png(512, 384))
     )
-    status, answer = edit(stack, minimal(operation, image))
+    status, answer = edit(stack, minimal_edit(operation, image))
     assert status == 200, answer
     assert answer["operation"] == operation.operation
     assert answer["model"] == operation.model

@@ -13,6 +13,7 @@ from service.config import ConfigError, Settings
 from service.edits import parse_edit
 from service.errors import InvalidField, PayloadTooLarge
 from service.inputs import MAX_INPUT_BYTES, InputSource
+from tests.conftest import minimal_edit
 
 TODAY = date(2026, 11, 26)
 CATALOGUE = default_catalogue()
@@ -56,17 +57,7 @@ def parse(body, region: str = "us-west-2", **env):
 
 
 def minimal(operation) -> dict:
-    """The smallest valid body for ``operation``: required fields and inputs only."""
-    body: dict = {"operation": operation.operation}
-    for rule in operation.fields:
-        if rule.required:
-            body[rule.name] = 0.5 if rule.type == "number" else "a red fox"
-    for rule in operation.inputs:
-        if rule.required:
-            body[rule.name] = {"key": "images/2026/11/26/a.png"}
-    for name in operation.require_any[:1]:
-        body[name] = 64
-    return body
+    return minimal_edit(operation, {"key": "images/2026/11/26/a.png"})
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.operation)
