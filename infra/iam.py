@@ -47,7 +47,7 @@ def lambda_policy(
     model_arns: list[str],
     bucket_arn: str,
     key_prefix: str,
-    upload_prefix: str,
+    upload_prefix: str | None,
     log_group_arn: str,
     kms_key_arn: str | None,
     tracing: bool,
@@ -65,17 +65,6 @@ def lambda_policy(
             "Action": ["s3:PutObject", "s3:GetObject"],
             "Resource": [f"{bucket_arn}/{key_prefix}*"],
         },
-        # POST /uploads hands out presigned POST forms, and S3 authorizes such an upload as the
-        # principal whose key signed the form's policy (the form carries its x-amz-credential;
-        # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-UsingHTTPPOST.html and
-        # .../API/sigv4-HTTPPOSTConstructPolicy.html): the role needs PutObject here although
-        # the Lambda itself never writes an upload. It reads them back as edit inputs.
-        {
-            "Sid": "SignUploadFormsAndReadUploads",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{upload_prefix}*"],
-        },
         # Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404, and
         # cache misses and get_image_url would look like permission errors.
         {
@@ -91,6 +80,21 @@ def lambda_policy(
             "Resource": [f"{log_group_arn}:*"],
         },
     ]
+    if upload_prefix is not None:  # None: editing is off, so are uploads
+        # POST /uploads hands out presigned POST forms, and S3 authorizes such an upload as the
+        # principal whose key signed the form's policy (the form carries its x-amz-credential;
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-UsingHTTPPOST.html and
+        # .../API/sigv4-HTTPPOSTConstructPolicy.html): the role needs PutObject here although
+        # the Lambda itself never writes an upload. It reads them back as edit inputs.
+        statements.insert(
+            2,
+            {
+                "Sid": "SignUploadFormsAndReadUploads",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject"],
+                "Resource": [f"{bucket_arn}/{upload_prefix}*"],
+            },
+        )
     if kms_key_arn:
         statements.append(
             {

@@ -168,7 +168,7 @@ class ImageApi(pulumi.ComponentResource):
                     model_arns=iam.bedrock_model_arns(s.invocations, s.region, a[2], a[3]),
                     bucket_arn=a[0],
                     key_prefix=KEY_PREFIX,
-                    upload_prefix=UPLOAD_PREFIX,
+                    upload_prefix=UPLOAD_PREFIX if s.allowed_operations else None,
                     log_group_arn=a[1],
                     kms_key_arn=a[4],
                     tracing=s.tracing,
@@ -204,8 +204,6 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_DEFAULT_MODEL": s.default_model,
                     "IMAGEGEN_ALLOWED_MODELS": ",".join(s.allowed_models),
                     "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
-                    # Empty only where no operation is offered (the service then reads it as
-                    # all of them, none usable here and none granted).
                     # Never empty: the service reads an empty list as "every operation".
                     "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations) or "none",
                     "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),

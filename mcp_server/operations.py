@@ -48,15 +48,9 @@ class EditTool:
 
 def edit_tools(catalogue: Catalogue) -> list[EditTool]:
     """``edit_image`` for every operation, and task-named tools for the edits assistants are
-    most often asked for by name: upscaling (three operations as one ``mode``) and background
-    removal."""
-    upscales = {
-        op.operation.removeprefix("upscale-"): op
-        for op in catalogue.operations
-        if op.operation.startswith("upscale-")
-    }
-    cheapest = min(upscales, key=lambda mode: upscales[mode].price_usd_per_image)
-    return [
+    most often asked for by name: upscaling (the ``upscale-*`` operations as one ``mode``) and
+    background removal. A task tool whose operations the catalogue no longer has is left out."""
+    tools = [
         EditTool(
             "edit_image",
             "Edit image",
@@ -65,24 +59,38 @@ def edit_tools(catalogue: Catalogue) -> list[EditTool]:
             " remove_background do those edits with fewer arguments.",
             {op.operation: op for op in catalogue.operations},
             selector="operation",
-        ),
-        EditTool(
-            "upscale_image",
-            "Upscale image",
-            f"Make an image larger: pass `image` ({INPUT_FORMS}) and a `mode` (default"
-            f" {cheapest}, the cheapest).",
-            upscales,
-            selector="mode",
-            default=cheapest,
-        ),
-        EditTool(
-            "remove_background",
-            "Remove background",
-            f"Cut out an image's subject on a transparent background: pass `image`"
-            f" ({INPUT_FORMS}).",
-            {"remove-background": catalogue.operation("remove-background")},
-        ),
+        )
     ]
+    upscales = {
+        op.operation.removeprefix("upscale-"): op
+        for op in catalogue.operations
+        if op.operation.startswith("upscale-")
+    }
+    if upscales:
+        cheapest = min(upscales, key=lambda mode: upscales[mode].price_usd_per_image)
+        tools.append(
+            EditTool(
+                "upscale_image",
+                "Upscale image",
+                f"Make an image larger: pass `image` ({INPUT_FORMS}) and a `mode` (default"
+                f" {cheapest}, the cheapest).",
+                upscales,
+                selector="mode",
+                default=cheapest,
+            )
+        )
+    remove_background = catalogue.operation("remove-background")
+    if remove_background is not None:
+        tools.append(
+            EditTool(
+                "remove_background",
+                "Remove background",
+                f"Cut out an image's subject on a transparent background: pass `image`"
+                f" ({INPUT_FORMS}).",
+                {"remove-background": remove_background},
+            )
+        )
+    return tools
 
 
 def _usd(price: float) -> str:

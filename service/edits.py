@@ -7,6 +7,7 @@ refused before an input image is read from S3.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -14,28 +15,35 @@ from service import fields
 from service.catalogue import Catalogue, FieldRule, OperationSpec
 from service.config import Settings
 from service.errors import InvalidField, ModelRetired, PayloadTooLarge
-from service.inputs import BEDROCK_BODY_MAX_BYTES, BODY_RESERVE_BYTES, InputSource, read_input
+from service.inputs import BEDROCK_BODY_MAX_BYTES, InputSource, read_input
 from service.request import EditRequest, InputImage
 
 COMMON_FIELDS = ("operation", "seed", "output_format")
+BODY_FRAME = 1024  # member names, constants, seed and output format around the values
 
 
 def _operation(body: dict, settings: Settings, catalogue: Catalogue, today: date) -> OperationSpec:
     name = body.get("operation")
     operation = catalogue.operation(name) if isinstance(name, str) else None
+    usable = [op.operation for op in catalogue.operations if settings.operation_usable(op, today)]
+    choose = f"choose one of {', '.join(usable) or '(none enabled)'}"
     if operation is None or not settings.operation_allowed(operation.operation):
-        usable = [
-            op.operation for op in catalogue.operations if settings.operation_usable(op, today)
-        ]
-        shown = repr(name) if isinstance(name, str) else "missing"
-        raise InvalidField(
-            f"'operation' is {shown}; choose one of {', '.join(usable) or '(none enabled)'}",
-            field="operation",
-        )
+        if name is None:
+            problem = "'operation' is required"
+        elif not isinstance(name, str):
+            problem = "'operation' must be a string"
+        else:
+            problem = f"'operation' {name!r} is not available here"
+        raise InvalidField(f"{problem}; {choose}", field="operation")
     if operation.is_retired(today):
         raise ModelRetired(
             f"operation {operation.operation} ({operation.id}) reached end of life on Bedrock on"
             f" {operation.end_of_life}; use {operation.replacement} instead",
+            field="operation",
+        )
+    if not operation.offered_in(settings.region):
+        raise InvalidField(
+            f"operation {operation.operation} is not offered in {settings.region}; {choose}",
             field="operation",
         )
     return operation
@@ -78,14 +86,20 @@ def _images(
                     f" '{rule.same_size_as}' ({theirs[0]}x{theirs[1]})",
                     field=rule.name,
                 )
-    encoded = sum(len(image.encoded) for image in images.values())
-    if encoded > BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES:
-        raise PayloadTooLarge(
-            f"the input images are {encoded} bytes as base64 together; Bedrock takes at most"
-            f" {BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES}",
-            field=next(iter(images)),
-        )
     return images
+
+
+def check_body_size(values: dict[str, Any], images: dict[str, InputImage]) -> None:
+    """The Bedrock body must stay within InvokeModel's limit: images as base64, and text as
+    ``json.dumps`` writes it (non-ASCII escaped, up to 12 bytes a character)."""
+    size = len(json.dumps(values)) + sum(len(i.encoded) for i in images.values()) + BODY_FRAME
+    if size > BEDROCK_BODY_MAX_BYTES:
+        largest = max(images, key=lambda name: len(images[name].encoded))
+        raise PayloadTooLarge(
+            f"the request to the model would be {size} bytes; Bedrock takes at most"
+            f" {BEDROCK_BODY_MAX_BYTES}: send a smaller '{largest}'",
+            field=largest,
+        )
 
 
 def parse_edit(
@@ -119,11 +133,13 @@ def parse_edit(
         )
     seed = fields.integer(body, "seed", 0, operation.seed_max or 0)
     output_format = fields.choice(body, "output_format", operation.output_formats, scope)
+    images = _images(body, operation, scope, source)
+    check_body_size(values, images)
     return EditRequest(
         operation=operation,
         invoke_id=operation.invoke_id(settings.region),
         values=values,
-        images=_images(body, operation, scope, source),
+        images=images,
         seed=seed,
         output_format=output_format or operation.output_formats[0],
     )

@@ -45,6 +45,7 @@ from service.errors import (
     InvalidField,
     ModelFailed,
     ModelTimeout,
+    NotFound,
     StorageFailed,
 )
 from service.request import EditRequest, ImageRequest
@@ -59,6 +60,7 @@ MAX_PARALLEL_CALLS = 32
 # Time kept back from the model phase for storing and presigning: at most this, or a quarter of
 # a short budget.
 STORAGE_RESERVE_SECONDS = 2.0
+FINGERPRINT_OVER = 16 * 1024  # body members longer than this enter cache keys as a digest
 
 
 @dataclass(frozen=True)
@@ -100,12 +102,21 @@ def prompt_digest(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
+def _fingerprint(value: Any) -> Any:
+    """Long text (an image's base64) by its SHA-256; anything else as it is."""
+    if isinstance(value, str) and len(value) > FINGERPRINT_OVER:
+        return "sha256:" + hashlib.sha256(value.encode("ascii", "replace")).hexdigest()
+    return value
+
+
 def cache_key(
     secret: bytes, prefix: str, model_id: str, body: dict, index: int, image_format: str
 ) -> str:
     """The same model call (id + body) at the same position maps to the same key; without the
-    deployment's secret nobody can derive the key from a guessed prompt and seed."""
-    canonical = json.dumps([model_id, body, index], sort_keys=True, separators=(",", ":"))
+    deployment's secret nobody can derive the key from a guessed prompt and seed. An edit's
+    input images count by their digest, so the key costs no copy of megabytes of base64."""
+    shown = {name: _fingerprint(value) for name, value in body.items()}
+    canonical = json.dumps([model_id, shown, index], sort_keys=True, separators=(",", ":"))
     digest = hmac.new(secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
     return f"{prefix}cache/{digest}.{EXTENSIONS[image_format]}"
 
@@ -356,6 +367,8 @@ class Generator:
 
     def upload(self, body: Any) -> dict[str, Any]:
         """A presigned POST for one input image, so large inputs go to S3, not through Lambda."""
+        if self.settings.allowed_operations == ():
+            raise NotFound("uploads are for editing, which this deployment turns off")
         if not isinstance(body, dict) or set(body) - {"content_type"}:
             raise InvalidField(
                 'the body must be {"content_type": "image/png"} (or image/jpeg, image/webp)',
@@ -427,7 +440,7 @@ class Generator:
             "models": models,
             "operations": operations,
             "uploads": {
-                "content_types": list(UPLOAD_CONTENT_TYPES),
+                "content_types": list(UPLOAD_CONTENT_TYPES) if operations else [],
                 "max_bytes": inputs.MAX_INPUT_BYTES,
             },
             "price_source": self.catalogue.price_source,

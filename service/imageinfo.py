@@ -60,6 +60,24 @@ def _webp(data: bytes) -> ImageInfo:
     raise NotAnImage("unsupported WebP chunk")
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def check_complete(data: bytes, info: ImageInfo) -> None:
+    """Refuse an image cut short (an interrupted upload) without decoding it: a PNG ends with
+    its IEND chunk, a JPEG's scan data is followed by an end-of-image marker, a WebP holds the
+    bytes its RIFF header announces. Bedrock would refuse such an input as malformed."""
+    if info.format == "png":
+        whole = data.endswith(_PNG_END)
+    elif info.format == "jpeg":
+        scan = data.find(b"\xff\xda")
+        whole = scan != -1 and data.find(b"\xff\xd9", scan) != -1
+    else:
+        whole = int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    if not whole:
+        raise NotAnImage(f"the {info.format.upper()} data is cut short")
+
+
 def inspect(data: bytes) -> ImageInfo:
     """Return the format and size of ``data`` or raise ``NotAnImage``."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

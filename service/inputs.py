@@ -22,7 +22,7 @@ from service.request import InputImage
 
 BEDROCK_BODY_MAX_BYTES = 25_000_000
 BODY_RESERVE_BYTES = 64 * 1024  # prompts and parameters beside the images
-# The largest image whose base64 still fits one Bedrock body.
+# The largest image whose base64 still fits one Bedrock body (edits check the whole body too).
 MAX_INPUT_BYTES = (BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES) * 3 // 4
 MAX_KEY_LENGTH = 1024
 _DATA_URI = re.compile(r"data:image/(png|jpeg|webp);base64,", re.IGNORECASE)
@@ -38,13 +38,15 @@ class InputSource:
     read: Reader
 
 
-def check_key(key: object, field: str, prefixes: tuple[str, ...]) -> str:
-    """A key of this service's images or uploads: under one of its prefixes, no traversal."""
+def check_key(key: object, field: str, prefixes: tuple[str, ...], label: str = "") -> str:
+    """A key of this service's images or uploads: under one of its prefixes, no traversal.
+    ``label`` names it in the message when it is a member of ``field`` (``image.key``)."""
+    label = label or field
     if not isinstance(key, str) or not key:
-        raise InvalidField(f"'{field}' must be a non-empty string", field=field)
+        raise InvalidField(f"'{label}' must be a non-empty string", field=field)
     if len(key) > MAX_KEY_LENGTH or ".." in key or not key.startswith(prefixes):
         raise InvalidField(
-            f"'{field}' must be a key under {' or '.join(repr(p) for p in prefixes)} of at most"
+            f"'{label}' must be a key under {' or '.join(repr(p) for p in prefixes)} of at most"
             f" {MAX_KEY_LENGTH} characters, from an earlier answer",
             field=field,
         )
@@ -69,7 +71,7 @@ def _inline(name: str, data: object) -> tuple[str, bytes]:
 
 
 def _stored(name: str, key: object, source: InputSource) -> tuple[str, bytes]:
-    key = check_key(key, f"{name}.key", source.prefixes)
+    key = check_key(key, name, source.prefixes, f"{name}.key")
     try:
         data = source.read(key, MAX_INPUT_BYTES)
     except PayloadTooLarge as exc:
@@ -116,6 +118,7 @@ def read_input(name: str, value: object, rule: InputRule, source: InputSource) -
     encoded, data = _inline(name, value["data"]) if "data" in value else _stored(name, key, source)
     try:
         info = imageinfo.inspect(data)
+        imageinfo.check_complete(data, info)
     except imageinfo.NotAnImage as exc:
         raise InvalidField(
             f"'{name}' is not a PNG, JPEG or WebP image ({exc})", field=name
@@ -126,4 +129,4 @@ def read_input(name: str, value: object, rule: InputRule, source: InputSource) -
             field=name,
         )
     _check_size(name, rule, info)
-    return InputImage(encoded, info, len(data), key if isinstance(key, str) else None)
+    return InputImage(encoded, info)

@@ -23,7 +23,7 @@ class Target:
     invoke_id: str  # the model id or inference-profile id sent to Bedrock
     family: str  # picks the adapter
     price_usd_per_image: float
-    seed_max: int
+    seed_max: int | None  # None: the model takes no seed
     random_seed: int | None  # the seed value that asks the model for a random seed, if any
     images_per_call: int
 
@@ -68,8 +68,6 @@ class InputImage:
 
     encoded: str  # base64, as Bedrock takes it: decoded at most once on its way in
     info: ImageInfo
-    bytes: int
-    key: str | None  # the S3 key it came from, if any
 
 
 @dataclass(frozen=True)

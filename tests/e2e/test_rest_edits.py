@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import api_client
+from devstack.stack import LocalStack
 from service.catalogue import default_catalogue
 from service.handler import MAX_EDIT_BODY_BYTES
 from tests.conftest import http, minimal_edit, post_json
@@ -139,7 +140,7 @@ def test_bad_upload_requests_are_400(stack, body, field):
 
 def test_bad_inputs_get_a_4xx_naming_the_field_over_http(stack, source_key):
     cases = [
-        ({"operation": "erase", "image": {"key": "secrets/x.png"}}, 400, "image.key"),
+        ({"operation": "erase", "image": {"key": "secrets/x.png"}}, 400, "image"),
         ({"operation": "erase", "image": {"key": "images/2020/01/01/gone.png"}}, 400, "image"),
         ({"operation": "erase", "image": inline(b"GIF89a not ours")}, 400, "image"),
         ({"operation": "erase", "image": inline(png(32, 32))}, 400, "image"),
@@ -183,3 +184,14 @@ def test_models_lists_the_operations_with_fields_limits_and_prices(stack):
     }
     assert creative["inputs"]["image"]["max_pixels"] == 1048576
     assert answer["uploads"]["max_bytes"] > 18_000_000
+
+
+def test_a_deployment_without_editing_refuses_edits_and_uploads():
+    with LocalStack(env={"IMAGEGEN_ALLOWED_OPERATIONS": "none"}) as off:
+        status, answer = edit(off, {"operation": "erase", "image": inline(png(64, 64))})
+        assert (status, answer["error"]["field"]) == (400, "operation")
+        assert "(none enabled)" in answer["error"]["message"]
+        status, _, answer = post_json(f"{off.url}/uploads", {"content_type": "image/png"})
+        assert (status, answer["error"]["code"]) == (404, "not_found")
+        models = json.loads(http("GET", f"{off.url}/models")[2])
+        assert models["operations"] == [] and models["uploads"]["content_types"] == []

@@ -156,6 +156,8 @@ def test_none_turns_editing_off_and_stands_alone():
     run = run_program("dev", config(allowedOperations=["none"]))
     assert allowed_operations(run) == ["none"]
     assert not [arn for arn in grants(run) if "inference-profile" in arn]
+    resources = [r for s in run.policy["Statement"] for r in s.get("Resource", [])]
+    assert not [r for r in resources if "/uploads/" in r]  # no editing, no uploads
     with pytest.raises(Exception, match="'none' turns editing off and cannot be listed"):
         run_program("dev", config(allowedOperations=["none", "erase"]))
 

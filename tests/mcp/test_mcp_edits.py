@@ -13,8 +13,9 @@ from mcp import Client, StdioServerParameters
 from PIL import Image
 
 from mcp_server import server as mcp_module
+from mcp_server.operations import edit_tools
 from mcp_server.server import server
-from service.catalogue import default_catalogue
+from service.catalogue import Catalogue, default_catalogue
 from tests.e2e.stub_api import json_answer, stub_api
 from tests.mcp.conftest import clean_env
 from tests.mcp.test_mcp_server import image_of
@@ -299,3 +300,14 @@ async def test_stdio_uploads_a_local_file_to_a_rest_api(stack, tmp_path):
     assert not result.is_error, result.content[0].text
     assert result.structured_content["operation"] == "erase"
     assert len(uploads(stack)) == len(before) + 1
+
+
+def test_a_task_tool_whose_operations_the_catalogue_lost_is_left_out():
+    catalogue = default_catalogue()
+    kept = [
+        op
+        for op in catalogue.operations
+        if not op.operation.startswith("upscale-") and op.operation != "remove-background"
+    ]
+    tools = edit_tools(Catalogue(catalogue.models, catalogue.price_source, kept))
+    assert [tool.name for tool in tools] == ["edit_image"]

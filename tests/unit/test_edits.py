@@ -10,9 +10,11 @@ from PIL import Image
 from service.adapters import for_family
 from service.catalogue import default_catalogue
 from service.config import ConfigError, Settings
-from service.edits import parse_edit
+from service.edits import check_body_size, parse_edit
 from service.errors import InvalidField, PayloadTooLarge
+from service.imageinfo import ImageInfo
 from service.inputs import MAX_INPUT_BYTES, InputSource
+from service.request import InputImage
 from tests.conftest import minimal_edit
 
 TODAY = date(2026, 11, 26)
@@ -138,10 +140,10 @@ def test_cheap_fields_are_checked_before_any_input_is_read():
         ({"operation": "erase", "image": {"url": "http://x"}}, "image", '{"key"'),
         (
             {"operation": "erase", "image": {"key": "private/secret.png"}},
-            "image.key",
+            "image",
             "under 'images/' or 'uploads/'",
         ),
-        ({"operation": "erase", "image": {"key": "images/../private/x.png"}}, "image.key", "under"),
+        ({"operation": "erase", "image": {"key": "images/../private/x.png"}}, "image", "under"),
         (
             {"operation": "erase", "image": {"key": "images/2026/gone.png"}},
             "image",
@@ -245,3 +247,50 @@ def test_none_turns_editing_off():
     assert "choose one of (none enabled)" in err.value.message
     with pytest.raises(ConfigError, match="'none' alone turns editing off"):
         settings(IMAGEGEN_ALLOWED_OPERATIONS="none,erase")
+
+
+def cut(data: bytes) -> str:
+    return b64(data[: len(data) // 2])
+
+
+def webp(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(out, "WEBP")
+    return out.getvalue()
+
+
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("whole", [png(256, 256), jpeg(256, 256), webp(256, 256)])
+def test_an_image_cut_short_is_refused_before_bedrock_sees_it(whole):
+    assert parse({"operation": "erase", "image": {"data": b64(whole)}}).images["image"]
+    with pytest.raises(InvalidField, match="cut short") as err:
+        parse({"operation": "erase", "image": {"data": cut(whole)}})
+    assert err.value.field == "image"
+
+
+def test_an_operation_the_region_does_not_offer_is_refused_naming_it():
+    with pytest.raises(InvalidField, match="image-to-image is not offered in us-east-1") as err:
+        parse(minimal(CATALOGUE.operation("image-to-image")), "us-east-1")
+    assert err.value.field == "operation" and "image-to-image," not in err.value.message
+
+
+def test_operation_must_be_a_string():
+    with pytest.raises(InvalidField, match="'operation' must be a string"):
+        parse({"operation": ["erase"]})
+
+
+def test_text_counts_as_json_writes_it_so_the_bedrock_body_never_exceeds_its_limit():
+    """Emoji are 12 bytes each in the body Bedrock gets; three 10,000-character prompts of
+    them beside a maximal image would pass a fixed reserve and fail at Bedrock."""
+    emoji = "\U0001f98a" * 10_000
+    big = InputImage("A" * ((MAX_INPUT_BYTES + 2) // 3 * 4), ImageInfo("png", 512, 512))
+    values = {"prompt": emoji, "search_prompt": emoji, "negative_prompt": emoji}
+    with pytest.raises(PayloadTooLarge, match="send a smaller 'image'") as err:
+        check_body_size(values, {"image": big})
+    assert err.value.field == "image"
+    check_body_size({"prompt": "a fox"}, {"image": big})
