@@ -80,3 +80,22 @@ def test_cache_keys_are_not_a_plain_hash_of_what_a_caller_sent(cache_stack):
         ["stability.stable-image-core-v1:1", body, 0], sort_keys=True, separators=(",", ":")
     )
     assert hashlib.sha256(canonical.encode()).hexdigest() not in answer["images"][0]["key"]
+
+
+def test_a_repeated_seeded_edit_is_served_from_s3_and_another_input_is_not(cache_stack):
+    source, _ = generate(cache_stack, seed=7)
+    other, _ = generate(cache_stack, seed=8)
+
+    def edit(key: str) -> tuple[dict, int]:
+        before = cache_stack.bedrock.calls["total"]
+        body = {"operation": "erase", "image": {"key": key}, "seed": 99}
+        status, _, answer = post_json(f"{cache_stack.url}/images/edits", body)
+        assert status == 200, answer
+        return answer, cache_stack.bedrock.calls["total"] - before
+
+    first, first_calls = edit(source["images"][0]["key"])
+    again, again_calls = edit(source["images"][0]["key"])
+    changed, changed_calls = edit(other["images"][0]["key"])
+    assert (first_calls, again_calls, changed_calls) == (1, 0, 1)
+    assert again["images"][0]["cached"] and again["images"][0]["key"] == first["images"][0]["key"]
+    assert changed["images"][0]["key"] != first["images"][0]["key"]
