@@ -240,7 +240,7 @@ def _report(
         print(f"note: {note}", file=sys.stderr)
     for path, image in zip(paths, result["images"], strict=True):
         seed = f", seed {image['seed']}" if seeds else ""
-        print(f"saved {path} ({image['width']}x{image['height']}{seed})")
+        print(f"saved {path} ({image['width']}x{image['height']}{seed}; key {image['key']})")
     print(f"{what}, estimated cost ${result['cost']['estimated_usd']:.3f}")
     if not target.local:
         print(f"url (expires {result['expires_at']}): {result['image_url']}")

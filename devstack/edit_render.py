@@ -4,7 +4,7 @@ No editing model runs offline, so each operation does the simplest thing that sh
 upscales are bigger, a mask bounds what changes, outpaint grows the canvas, remove-background
 makes the background transparent. New content comes from ``devstack.render.picture`` (prompt and
 seed), so the same inputs and seed give the same bytes. Every answer carries the emulated label in
-its metadata (PNG text, EXIF Software), and drawn wherever new content is painted.
+its metadata (PNG text, EXIF Software), and drawn in the part of the image the edit changed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+from PIL import ExifTags, Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from devstack.render import LABEL, encode, label, picture
 
@@ -84,20 +84,23 @@ def _creative_upscale(inputs: Inputs, params: Params, seed: int, size: Size) -> 
 def _inpaint(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
     base = inputs["image"].convert("RGB")
     mask = _grown(_mask(inputs), params["grow_mask"])
-    return Image.composite(picture(params["prompt"], seed, *base.size), base, mask)
+    new = _stamped(picture(params["prompt"], seed, *base.size), mask, "inpaint")
+    return Image.composite(new, base, mask)
 
 
 def _erase(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
     """Fills the masked area with the blurred surroundings."""
     base = inputs["image"].convert("RGB")
     filler = base.filter(ImageFilter.GaussianBlur(max(base.size) / 16))
-    return Image.composite(filler, base, _grown(_mask(inputs), params["grow_mask"]))
+    mask = _grown(_mask(inputs), params["grow_mask"])
+    return Image.composite(_stamped(filler, mask, "erase"), base, mask)
 
 
 def _search_replace(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
     base = inputs["image"].convert("RGB")
     mask = _grown(_region(params["search_prompt"], base.size), params["grow_mask"])
-    return Image.composite(picture(params["prompt"], seed, *base.size), base, mask)
+    new = _stamped(picture(params["prompt"], seed, *base.size), mask, "search-replace")
+    return Image.composite(new, base, mask)
 
 
 def _search_recolor(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
@@ -105,7 +108,7 @@ def _search_recolor(inputs: Inputs, params: Params, seed: int, size: Size) -> Im
     color = tuple(hashlib.sha256(params["prompt"].encode()).digest()[:3])
     recolored = ImageOps.colorize(base.convert("L"), black=(0, 0, 0), white=color)
     mask = _grown(_region(params["select_prompt"], base.size), params["grow_mask"])
-    return Image.composite(recolored, base, mask)
+    return Image.composite(_stamped(recolored, mask, "search-recolor"), base, mask)
 
 
 def _remove_background(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
@@ -117,13 +120,15 @@ def _remove_background(inputs: Inputs, params: Params, seed: int, size: Size) ->
         (width // 6, height // 10, width - width // 6, height - height // 10), fill=255
     )
     cutout.putalpha(ImageChops.multiply(cutout.getchannel("A"), subject))
-    return cutout
+    return _stamped(cutout, subject, "remove-background")
 
 
 def _outpaint(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
     """The input, untouched, on a grown canvas of new content."""
     canvas = picture(params["prompt"] or "outpaint", seed, *size)
-    canvas.paste(inputs["image"].convert("RGB"), (params["left"], params["up"]))
+    image = inputs["image"].convert("RGB")
+    _stamp(canvas, _largest_strip(params, size), "outpaint")
+    canvas.paste(image, (params["left"], params["up"]))
     return canvas
 
 
@@ -147,7 +152,9 @@ def _style_transfer(inputs: Inputs, params: Params, seed: int, size: Size) -> Im
     styled = ImageOps.colorize(
         base.convert("L"), black=(0, 0, 0), white=_mean_color(inputs["style_image"])
     )
-    return Image.blend(base, styled, params["style_strength"] * params["change_strength"])
+    result = Image.blend(base, styled, params["style_strength"] * params["change_strength"])
+    label(result, ["style-transfer"])
+    return result
 
 
 def _image_to_image(inputs: Inputs, params: Params, seed: int, size: Size) -> Image.Image:
@@ -174,7 +181,44 @@ _OPERATIONS: dict[str, Callable[[Inputs, Params, int, Size], Image.Image]] = {
 }
 
 
-# ---- masks and regions --------------------------------------------------------------------------
+# ---- labels, masks and regions -------------------------------------------------------------
+
+
+def _stamped(content: Image.Image, mask: Image.Image, operation: str) -> Image.Image:
+    """``content`` with the emulated label where ``mask`` lets it through, so an edit that
+    changes only part of an image still says it is emulated in the part it changed."""
+    box = mask.point(lambda v: 255 if v >= 128 else 0).getbbox()
+    if box is not None:  # inset, so the label stays inside a round region too
+        left, top, right, bottom = box
+        dx, dy = (right - left) * 3 // 20, (bottom - top) * 3 // 20
+        _stamp(content, (left + dx, top + dy, right - dx, bottom - dy), operation)
+    return content
+
+
+def _stamp(image: Image.Image, box: tuple[int, int, int, int], operation: str) -> None:
+    """ "EMULATED" and the operation, sized to fit ``box``, at its top-left corner."""
+    left, top, right, bottom = box
+    size = max(8, min(48, (right - left) // 7, (bottom - top) // 3))
+    ImageDraw.Draw(image).multiline_text(
+        (left + 2, top + 2),
+        f"EMULATED\n{operation}",
+        fill=_WHITE,
+        font=ImageFont.load_default(size=size),
+        stroke_width=1,
+        stroke_fill=(0, 0, 0),
+    )
+
+
+def _largest_strip(params: Params, size: Size) -> tuple[int, int, int, int]:
+    """The widest band outpaint added (left, right, top or bottom), as a box."""
+    width, height = size
+    strips = {
+        (0, 0, params["left"], height): params["left"] * height,
+        (width - params["right"], 0, width, height): params["right"] * height,
+        (0, 0, width, params["up"]): params["up"] * width,
+        (0, height - params["down"], width, height): params["down"] * width,
+    }
+    return max(strips, key=strips.__getitem__)
 
 
 def _mask(inputs: Inputs) -> Image.Image:

@@ -21,6 +21,8 @@ from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from service.inputs import MAX_KEY_LENGTH
+
 # pydantic's messages start with what they check ("Input should be ...", "String should have
 # ..."); with the argument's name in its place they read as plain sentences.
 _SUBJECTS = ("Input ", "String ")
@@ -89,6 +91,14 @@ def image_input(name: str, value: str, local_files: bool) -> dict[str, str] | Pa
     (``local_files``: stdio) reads."""
     if value[:5].lower() == "data:":
         return {"data": value}
+    forms = (
+        "pass the key of an earlier image, a data:image/png;base64,... URI or (stdio only) an"
+        " absolute file path"
+    )
+    if "://" in value:
+        raise ToolError(f"invalid arguments: '{name}' is a URL, which is not fetched; {forms}")
+    if len(value) > MAX_KEY_LENGTH:
+        raise ToolError(f"invalid arguments: '{name}' is too long for a key (raw base64?); {forms}")
     if not (value.startswith("~/") or Path(value).is_absolute()):
         return {"key": value}
     if not local_files:

@@ -112,6 +112,7 @@ class ModelSpec:
     price_usd_per_image: float
     limits: Limits
     notes: str = ""  # where the facts come from, and which are unverified
+    price_source: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -181,6 +182,7 @@ class InputRule:
     min_ratio: float | None
     max_ratio: float | None
     same_size_as: str | None = None  # a mask must match the image it masks
+    unless_alpha_in: str | None = None  # required unless that input has an alpha channel
     description: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -196,6 +198,8 @@ class InputRule:
         }
         if self.same_size_as:
             out["same_size_as"] = self.same_size_as
+        if self.unless_alpha_in:
+            out["unless_alpha_in"] = self.unless_alpha_in
         if self.description:
             out["description"] = self.description
         return out
@@ -225,6 +229,7 @@ class OperationSpec:
     output_formats: tuple[str, ...]
     require_any: tuple[str, ...] = ()  # at least one of these must be given (and non-zero)
     notes: str = ""
+    price_source: str = ""
 
     def is_retired(self, today: date) -> bool:
         return _retired(self.status, self.end_of_life, today)
@@ -257,9 +262,12 @@ class OperationSpec:
             "price_usd_per_image_estimate": self.price_usd_per_image,
             "fields": {f.name: f.as_dict() for f in self.fields},
             "inputs": {i.name: i.as_dict() for i in self.inputs},
-            "seed": {"min": 0, "max": self.seed_max, "random": self.random_seed},
+            "seed": None
+            if self.seed_max is None
+            else {"min": 0, "max": self.seed_max, "random": self.random_seed},
             "output_formats": list(self.output_formats),
             "require_any": list(self.require_any),
+            "price_source": self.price_source,
             "notes": self.notes,
         }
 
@@ -291,7 +299,7 @@ def _size_rule(raw: dict) -> SizeRule:
     )
 
 
-def _model(raw: dict) -> ModelSpec:
+def _model(raw: dict, price_source: str) -> ModelSpec:
     lim = raw["limits"]
     return ModelSpec(
         alias=raw["alias"],
@@ -305,6 +313,7 @@ def _model(raw: dict) -> ModelSpec:
         replacement=raw["replacement"],
         price_usd_per_image=raw["price_usd_per_image"],
         notes=raw.get("notes", ""),
+        price_source=price_source,
         limits=Limits(
             prompt_max_length=lim["prompt_max_length"],
             negative_prompt_max_length=lim["negative_prompt_max_length"],
@@ -349,11 +358,12 @@ def _input(name: str, raw: dict, defaults: dict) -> InputRule:
         min_ratio=merged.get("min_ratio"),
         max_ratio=merged.get("max_ratio"),
         same_size_as=merged.get("same_size_as"),
+        unless_alpha_in=merged.get("unless_alpha_in"),
         description=merged.get("description", ""),
     )
 
 
-def _operation(raw: dict, input_defaults: dict) -> OperationSpec:
+def _operation(raw: dict, input_defaults: dict, price_source: str) -> OperationSpec:
     return OperationSpec(
         operation=raw["operation"],
         model=raw["model"],
@@ -375,6 +385,7 @@ def _operation(raw: dict, input_defaults: dict) -> OperationSpec:
         output_formats=tuple(raw["output_formats"]),
         require_any=tuple(raw.get("require_any", ())),
         notes=raw.get("notes", ""),
+        price_source=price_source,
     )
 
 
@@ -405,9 +416,12 @@ class Catalogue:
         raw = json.loads(path.read_text(encoding="utf-8"))
         defaults = raw.get("input_image_defaults", {})
         return cls(
-            [_model(m) for m in raw["models"]],
+            [_model(m, raw.get("price_source", "")) for m in raw["models"]],
             raw.get("price_source", ""),
-            [_operation(op, defaults) for op in raw.get("operations", [])],
+            [
+                _operation(op, defaults, raw.get("operations_price_source", ""))
+                for op in raw.get("operations", [])
+            ],
         )
 
 

@@ -55,7 +55,7 @@ def _value(body: dict, rule: FieldRule, scope: str) -> Any:
     if rule.type == "choice":
         value = fields.choice(body, rule.name, rule.values, scope)
     elif rule.type == "integer":
-        value = fields.integer(body, rule.name, int(rule.min), int(rule.max))
+        value = fields.integer(body, rule.name, int(rule.min), int(rule.max), scope)
     else:
         value = fields.number(body, rule.name, rule.min, rule.max, scope)
     if value is None and rule.required:
@@ -73,6 +73,14 @@ def _images(
                 raise InvalidField(f"'{rule.name}' is required{scope}", field=rule.name)
             continue
         images[rule.name] = read_input(rule.name, body[rule.name], rule, source)
+    for rule in operation.inputs:
+        other = images.get(rule.unless_alpha_in or "")
+        if rule.name not in images and other is not None and not other.info.alpha:
+            raise InvalidField(
+                f"'{rule.name}' is required{scope} when '{rule.unless_alpha_in}' has no alpha"
+                " channel: white mask pixels (or transparent image pixels) mark what to change",
+                field=rule.name,
+            )
     for rule in operation.inputs:
         image, other = images.get(rule.name), images.get(rule.same_size_as or "")
         if image is not None and other is not None:
@@ -131,7 +139,7 @@ def parse_edit(
             f"give at least one of {', '.join(operation.require_any)} (above 0){scope}",
             field=operation.require_any[0],
         )
-    seed = fields.integer(body, "seed", 0, operation.seed_max or 0)
+    seed = fields.integer(body, "seed", 0, operation.seed_max or 0, scope)
     output_format = fields.choice(body, "output_format", operation.output_formats, scope)
     images = _images(body, operation, scope, source)
     check_body_size(values, images)

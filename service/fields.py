@@ -55,14 +55,14 @@ def text(body: dict, name: str, max_length: int, *, required: bool) -> str | Non
     return value
 
 
-def integer(body: dict, name: str, low: int, high: int) -> int | None:
+def integer(body: dict, name: str, low: int, high: int, scope: str = "") -> int | None:
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField(f"'{name}' must be an integer", field=name)
     if not low <= value <= high:
-        raise InvalidField(f"'{name}' must be between {low} and {high}", field=name)
+        raise InvalidField(f"'{name}' must be between {low} and {high}{scope}", field=name)
     return value
 
 

@@ -48,7 +48,7 @@ from service.errors import (
     NotFound,
     StorageFailed,
 )
-from service.request import EditRequest, ImageRequest
+from service.request import EditRequest, ImageRequest, Target
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import parse_request
 
@@ -343,7 +343,7 @@ class Generator:
             "model": target.name,
             "model_id": target.invoke_id,
             "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
-            "cost": self._cost(target.price_usd_per_image, stored),
+            "cost": self._cost(target, stored),
         }
         if notes:
             result["notes"] = notes
@@ -406,13 +406,14 @@ class Generator:
             "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
         }
 
-    def _cost(self, price: float, stored: list[StoredImage]) -> dict[str, Any]:
+    def _cost(self, target: Target, stored: list[StoredImage]) -> dict[str, Any]:
+        price = target.price_usd_per_image
         hits = sum(s.cached for s in stored)
         return {
             "estimated_usd": round(price * (len(stored) - hits), 6),
             "saved_usd": round(price * hits, 6),
             "per_image_usd": price,
-            "note": self.catalogue.price_source,
+            "note": target.price_source,
         }
 
     def models(self, today: date) -> dict[str, Any]:

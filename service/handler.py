@@ -41,6 +41,11 @@ MAX_BODY_BYTES = 64 * 1024
 # through POST /uploads.
 MAX_EDIT_BODY_BYTES = 6_000_000
 SAFETY_MARGIN_SECONDS = 1.0
+BODY_EXAMPLES = {
+    "/images": '{"prompt": "..."}',
+    "/images/edits": '{"operation": "...", "image": {"key": "..."}}',
+    "/uploads": '{"content_type": "image/png"}',
+}
 ROUTES = {
     "/images": "POST",
     "/images/edits": "POST",
@@ -97,15 +102,17 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 def parse_json_body(event: dict, limit: int = MAX_BODY_BYTES) -> Any:
     """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
+    example = BODY_EXAMPLES.get(event.get("resource") or event.get("path") or "", "{...}")
     content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
     if content_type.lower() != "application/json":
+        files = " (files go through POST /uploads)" if limit != MAX_BODY_BYTES else ""
         raise UnsupportedMediaType(
-            f"Content-Type must be application/json, not {content_type[:100]!r}",
+            f"Content-Type must be application/json, not {content_type[:100]!r}{files}",
             field="Content-Type",
         )
     raw = event.get("body")
     if raw is None or raw == "":
-        raise InvalidJson('the request body is empty; send {"prompt": "..."}', field="body")
+        raise InvalidJson(f"the request body is empty; send {example}", field="body")
     if not isinstance(raw, str):
         raise InvalidJson("the request body must be text", field="body")
     if len(raw) > limit * 4 // 3 + 4:

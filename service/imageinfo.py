@@ -15,6 +15,7 @@ class ImageInfo:
     format: str  # "png" | "jpeg" | "webp"
     width: int
     height: int
+    alpha: bool = False  # has an alpha channel (or PNG transparency)
 
 
 class NotAnImage(ValueError):
@@ -25,7 +26,22 @@ def _png(data: bytes) -> ImageInfo:
     if len(data) < 24 or data[12:16] != b"IHDR":
         raise NotAnImage("truncated PNG header")
     width, height = struct.unpack(">II", data[16:24])
-    return ImageInfo("png", width, height)
+    return ImageInfo("png", width, height, _png_alpha(data))
+
+
+def _png_alpha(data: bytes) -> bool:
+    """Colour type 4 or 6 carries alpha; others may have a tRNS chunk before the image data."""
+    if len(data) > 25 and data[25] in (4, 6):
+        return True
+    offset = 8
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if kind == b"tRNS":
+            return True
+        if kind == b"IDAT":
+            return False
+        offset += 12 + length
+    return False
 
 
 def _jpeg(data: bytes) -> ImageInfo:
@@ -52,11 +68,12 @@ def _webp(data: bytes) -> ImageInfo:
         return ImageInfo("webp", width & 0x3FFF, height & 0x3FFF)
     if chunk == b"VP8L" and len(data) >= 25:
         bits = int.from_bytes(data[21:25], "little")
-        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        alpha = bool(bits >> 28 & 1)
+        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, alpha)
     if chunk == b"VP8X" and len(data) >= 30:
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
-        return ImageInfo("webp", width, height)
+        return ImageInfo("webp", width, height, bool(data[20] & 0x10))
     raise NotAnImage("unsupported WebP chunk")
 
 
@@ -86,4 +103,6 @@ def inspect(data: bytes) -> ImageInfo:
         return _jpeg(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp(data)
-    raise NotAnImage("not a PNG, JPEG or WebP image")
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        raise NotAnImage("it is a GIF, not a PNG, JPEG or WebP image")
+    raise NotAnImage("it is not a PNG, JPEG or WebP image")

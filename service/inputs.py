@@ -25,7 +25,7 @@ BODY_RESERVE_BYTES = 64 * 1024  # prompts and parameters beside the images
 # The largest image whose base64 still fits one Bedrock body (edits check the whole body too).
 MAX_INPUT_BYTES = (BEDROCK_BODY_MAX_BYTES - BODY_RESERVE_BYTES) * 3 // 4
 MAX_KEY_LENGTH = 1024
-_DATA_URI = re.compile(r"data:image/(png|jpeg|webp);base64,", re.IGNORECASE)
+_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
 
 Reader = Callable[[str, int], bytes | None]  # (key, max bytes) -> the object, or None if absent
 
@@ -120,9 +120,7 @@ def read_input(name: str, value: object, rule: InputRule, source: InputSource) -
         info = imageinfo.inspect(data)
         imageinfo.check_complete(data, info)
     except imageinfo.NotAnImage as exc:
-        raise InvalidField(
-            f"'{name}' is not a PNG, JPEG or WebP image ({exc})", field=name
-        ) from None
+        raise InvalidField(f"'{name}' cannot be used: {exc}", field=name) from None
     if info.format not in rule.formats:
         raise InvalidField(
             f"'{name}' is {info.format}; this operation takes {', '.join(rule.formats)}",

@@ -26,6 +26,7 @@ class Target:
     seed_max: int | None  # None: the model takes no seed
     random_seed: int | None  # the seed value that asks the model for a random seed, if any
     images_per_call: int
+    price_source: str
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ImageRequest:
             limits.seed_max,
             limits.random_seed,
             limits.images_per_call,
+            self.model.price_source,
         )
 
 
@@ -99,4 +101,5 @@ class EditRequest:
             op.seed_max,
             op.random_seed,
             1,
+            op.price_source,
         )

@@ -105,7 +105,7 @@ def minimal_edit(operation: OperationSpec, image: dict) -> dict:
         if rule.required:
             body[rule.name] = 0.5 if rule.type == "number" else "a red fox in snow"
     for rule in operation.inputs:
-        if rule.required:
+        if rule.required or rule.unless_alpha_in:  # a mask, for an image without alpha
             body[rule.name] = image
     for name in operation.require_any[:1]:
         body[name] = 64

@@ -88,7 +88,7 @@ def test_a_repeated_seeded_edit_is_served_from_s3_and_another_input_is_not(cache
 
     def edit(key: str) -> tuple[dict, int]:
         before = cache_stack.bedrock.calls["total"]
-        body = {"operation": "erase", "image": {"key": key}, "seed": 99}
+        body = {"operation": "outpaint", "image": {"key": key}, "left": 16, "seed": 99}
         status, _, answer = post_json(f"{cache_stack.url}/images/edits", body)
         assert status == 200, answer
         return answer, cache_stack.bedrock.calls["total"] - before

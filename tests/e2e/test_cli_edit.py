@@ -43,6 +43,7 @@ def saved_image(result, out: Path) -> Image.Image:
     assert result.returncode == 0, result.stderr
     files = list(out.iterdir())
     assert len(files) == 1 and f"saved {files[0]}" in result.stdout
+    assert "; key images/" in result.stdout  # to edit the result again by key
     return Image.open(files[0])
 
 

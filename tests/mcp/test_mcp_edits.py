@@ -182,6 +182,14 @@ async def test_remove_background_answers_a_transparent_png():
         ({"operation": "upscale-fast", "image": ""}, "'image' should have at least 1 character"),
         ({"operation": "enhance"}, "'operation' should be 'image-to-image', 'upscale-fast'"),
         ({"operation": "upscale-fast", "strenght": 1}, "'strenght' is not an argument of edit"),
+        (
+            {"operation": "upscale-fast", "image": "https://example.com/a.png"},
+            "'image' is a URL, which is not fetched; pass the key of an earlier image",
+        ),
+        (
+            {"operation": "upscale-fast", "image": "iVBORw0KGgo" * 200},
+            "'image' is too long for a key (raw base64?)",
+        ),
     ],
 )
 async def test_bad_edit_arguments_are_tool_errors_naming_the_field(arguments, expected):
@@ -220,7 +228,7 @@ async def test_a_local_file_is_sent_inline_in_process(spelling, tmp_path, monkey
     [
         ("missing.png", "'image' ({path}): no file at {path}"),
         (".", "'image' ({path}): {path} is not a file"),
-        ("notes.txt", "'image' is not a PNG, JPEG or WebP image"),
+        ("notes.txt", "'image' cannot be used: it is not a PNG, JPEG or WebP image"),
     ],
 )
 async def test_a_local_file_that_cannot_be_used_is_named(name, expected, tmp_path, monkeypatch):
@@ -295,10 +303,11 @@ async def test_stdio_uploads_a_local_file_to_a_rest_api(stack, tmp_path):
     before = uploads(stack)
     async with Client(stdio_server(tmp_path / "saved", IMAGEGEN_API_URL=stack.url)) as client:
         result = await client.call_tool(
-            "edit_image", {"operation": "erase", "image": str(picture(tmp_path))}
+            "edit_image",
+            {"operation": "outpaint", "image": str(picture(tmp_path)), "left": 32},
         )
     assert not result.is_error, result.content[0].text
-    assert result.structured_content["operation"] == "erase"
+    assert result.structured_content["operation"] == "outpaint"
     assert len(uploads(stack)) == len(before) + 1
 
 

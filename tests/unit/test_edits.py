@@ -267,9 +267,9 @@ def jpeg(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("whole", [png(256, 256), jpeg(256, 256), webp(256, 256)])
 def test_an_image_cut_short_is_refused_before_bedrock_sees_it(whole):
-    assert parse({"operation": "erase", "image": {"data": b64(whole)}}).images["image"]
+    assert parse({"operation": "remove-background", "image": {"data": b64(whole)}}).images
     with pytest.raises(InvalidField, match="cut short") as err:
-        parse({"operation": "erase", "image": {"data": cut(whole)}})
+        parse({"operation": "remove-background", "image": {"data": cut(whole)}})
     assert err.value.field == "image"
 
 
@@ -294,3 +294,20 @@ def test_text_counts_as_json_writes_it_so_the_bedrock_body_never_exceeds_its_lim
         check_body_size(values, {"image": big})
     assert err.value.field == "image"
     check_body_size({"prompt": "a fox"}, {"image": big})
+
+
+def test_inpaint_needs_a_mask_unless_the_image_has_transparency():
+    body = {"operation": "inpaint", "prompt": "a kite", "image": {"data": b64(png(128, 128))}}
+    with pytest.raises(InvalidField, match="'mask' is required for operation inpaint") as err:
+        parse(body)
+    assert err.value.field == "mask"
+    assert parse({**body, "image": {"data": b64(png(128, 128, "RGBA"))}}).images
+    assert parse({**body, "mask": {"data": b64(png(128, 128, "L"))}}).images["mask"]
+
+
+def test_a_gif_is_named_as_one_inline_or_as_a_data_uri():
+    gif = io.BytesIO()
+    Image.new("RGB", (80, 80)).save(gif, "GIF")
+    for data in (b64(gif.getvalue()), "data:image/gif;base64," + b64(gif.getvalue())):
+        with pytest.raises(InvalidField, match="'image' cannot be used: it is a GIF"):
+            parse({"operation": "remove-background", "image": {"data": data}})

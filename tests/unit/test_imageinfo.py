@@ -30,3 +30,28 @@ def test_reads_format_and_size_from_the_header(fmt, name, kwargs):
 def test_rejects_data_that_is_not_a_readable_image(data):
     with pytest.raises(NotAnImage):
         inspect(data)
+
+
+def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("image", "fmt", "options", "alpha"),
+    [
+        (Image.new("RGBA", (8, 8)), "PNG", {}, True),
+        (Image.new("LA", (8, 8)), "PNG", {}, True),
+        (Image.new("RGB", (8, 8)), "PNG", {}, False),
+        (Image.new("P", (8, 8)), "PNG", {"transparency": 0}, True),
+        (Image.new("P", (8, 8)), "PNG", {}, False),
+        (Image.new("RGB", (8, 8)), "JPEG", {}, False),
+        (Image.new("RGBA", (8, 8)), "WEBP", {"lossless": True}, True),
+        (Image.new("RGBA", (8, 8)), "WEBP", {"quality": 80}, True),
+        (Image.new("RGB", (8, 8)), "WEBP", {"lossless": True}, False),
+        (Image.new("RGB", (8, 8)), "WEBP", {"quality": 80}, False),
+    ],
+)
+def test_the_alpha_channel_is_read_from_the_header(image, fmt, options, alpha):
+    assert inspect(_encoded(image, fmt, **options)).alpha is alpha
