@@ -7,9 +7,7 @@ from __future__ import annotations
 import io
 import secrets
 import threading
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,37 +22,11 @@ from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 from tests.conftest import http
+from tests.e2e.conftest import Clock
 
 REGION = "us-west-2"
 SIGV4 = Config(signature_version="s3v4")
 SERVICE_CONFIG = Config(signature_version="s3v4", s3={"addressing_style": "path"})  # service/aws.py
-
-
-class Clock:
-    """Real time plus a shift the tests set: expiry and skew without sleeping."""
-
-    def __init__(self) -> None:
-        self.shift = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.shift
-
-
-@pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock: Clock) -> None:
-    clock.shift = 0.0
-
-
-@pytest.fixture(scope="module")
-def server(clock: Clock) -> Iterator[S3Server]:
-    running = S3Server(clock=clock).start()
-    yield running
-    running.stop()
 
 
 def client(

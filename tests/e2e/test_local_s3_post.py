@@ -7,7 +7,6 @@ import base64
 import json
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -18,27 +17,11 @@ from botocore.credentials import Credentials
 
 from devstack.s3_post import MAX_FILE_BYTES, MAX_PRE_DATA_BYTES
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
-from tests.e2e.test_local_s3 import REGION, SERVICE_CONFIG, Clock, client, create_bucket
+from tests.e2e.conftest import Clock
+from tests.e2e.test_local_s3 import REGION, SERVICE_CONFIG, client, create_bucket
 
 MAX_IMAGE_BYTES = 1024
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 10
-
-
-@pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(autouse=True)
-def real_time(clock: Clock) -> None:
-    clock.shift = 0.0
-
-
-@pytest.fixture(scope="module")
-def server(clock: Clock) -> Iterator[S3Server]:
-    running = S3Server(clock=clock).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")
