@@ -38,10 +38,12 @@ from devstack.edit_command import (
 )
 from devstack.options import (
     EXIT_INTERRUPTED,
+    MissingExtra,
     Parser,
     add_listen_options,
     finite_number,
     latency_seconds,
+    local_stack,
     package_version,
     prepare_output_directory,
     service_env,
@@ -62,8 +64,7 @@ DEFAULT_REGION = "us-west-2"  # devstack.stack.LOCAL_REGION; importing that modu
 
 def _serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT (exit 130, the shell's status for Ctrl-C) or SIGTERM (exit 0)."""
-    from devstack.stack import LocalStack
-
+    stack_class = local_stack()
     stop = threading.Event()
     received: list[int] = []
 
@@ -75,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     env = service_env(args.serve_retired)
     try:
-        stack = LocalStack(
+        stack = stack_class(
             args.host,
             args.port,
             env=env,
@@ -174,10 +175,9 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
     if remote:
         yield remote
         return
-    from devstack.stack import LocalStack
-
+    stack_class = local_stack()
     print("no --api given: starting a local stack (Bedrock emulated)", file=sys.stderr)
-    with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as stack:
+    with stack_class(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as stack:
         yield Target(stack.url, None, local=True)
 
 
@@ -609,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SaveFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except MissingExtra as exc:  # the local stack, in an install without the 'local' extra
+        print(f"imagegen: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,21 +1,27 @@
 """Command-line pieces shared by ``imagegen`` and ``imagegen-mcp``: one-line usage errors, option
-types that refuse what no option can mean, the version, and the service settings read from the
-environment. Standard library and ``service`` only, so neither command loads the local stack to
-parse its options.
+types that refuse what no option can mean, the version, the service settings read from the
+environment, and the local stack imported only when used. Standard library and ``service`` only
+(the base install), so neither command loads the local stack to parse its options.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from service import config
 from service.catalogue import default_catalogue
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
 
 EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by Ctrl-C (128 + SIGINT)
 # The variables the service reads (service/config.py names each one), not the clients' own
@@ -88,6 +94,33 @@ def package_version() -> str:
         return metadata.version("imagegen")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed)"
+
+
+class MissingExtra(Exception):
+    """A part of imagegen was asked for whose extra is not installed; the message says which
+    extra, and the command that installs it."""
+
+
+@contextmanager
+def extra_needed(what: str, extra: str, install: str) -> Iterator[None]:
+    """Imports in the block that fail for want of a whole distribution raise ``MissingExtra``
+    (``{what} needs the '{extra}' extra: {install}``): one line for the user instead of a
+    traceback naming a module they never asked for. A module missing from a package that is
+    there (ours, or a broken install) is a bug, and stays a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not exc.name or importlib.util.find_spec(exc.name.partition(".")[0]) is not None:
+            raise
+        raise MissingExtra(f"{what} needs the '{extra}' extra: {install}") from exc
+
+
+def local_stack(install: str = 'pip install "imagegen[local]"') -> type[LocalStack]:
+    """The local stack, imported when a command uses it: moto, Pillow, PyYAML and jsonschema come
+    with the 'local' extra, which a user of a deployed API need not install."""
+    with extra_needed("the local stack", "local", install):
+        from devstack.stack import LocalStack
+    return LocalStack
 
 
 def service_env(serve_retired: bool = False) -> dict[str, str]:

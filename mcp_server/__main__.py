@@ -1,5 +1,5 @@
 import sys
 
-from mcp_server.server import main
+from mcp_server import main
 
 sys.exit(main())

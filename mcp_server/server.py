@@ -32,8 +32,10 @@ from pydantic import Field
 import api_client as client
 from devstack.options import (
     EXIT_INTERRUPTED,
+    MissingExtra,
     Parser,
     add_listen_options,
+    local_stack,
     package_version,
     prepare_output_directory,
     service_env,
@@ -564,7 +566,7 @@ def _parser() -> Parser:
 def _configure(parser: Parser, args: Namespace) -> None:
     """Set ``OPTIONS``, refusing at start what would otherwise fail every call."""
     try:
-        client.configured_api(args.api)
+        api = client.configured_api(args.api)
         _deployment_max_images()
     except client.ApiError as exc:
         parser.error(exc.message)
@@ -572,6 +574,12 @@ def _configure(parser: Parser, args: Namespace) -> None:
         parser.error(str(exc))
     if args.output_dir and (problem := prepare_output_directory(args.output_dir)):
         parser.error(f"argument --output-dir: {problem}")
+    if not (api or os.environ.get(BUCKET)):  # the lifespan will start a local stack
+        try:
+            local_stack('pip install "imagegen[mcp,local]"')
+        except MissingExtra as exc:  # refused now, not in every call
+            api_help = f"--api URL or {client.API_URL_VARIABLE}"
+            parser.exit(1, f"{parser.prog}: {exc}, or use a deployed API ({api_help})\n")
     OPTIONS.api_url, OPTIONS.api_key = args.api, args.api_key
     OPTIONS.timeout_seconds = args.timeout
     OPTIONS.output_dir = args.output_dir

@@ -1,0 +1,189 @@
+"""Each extra installs what its users run and nothing they do not: the built wheel and sdist in
+fresh venvs, driven as users drive them (console scripts, the official MCP client over stdio)."""
+
+import base64
+import io
+import socket
+import subprocess
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from PIL import Image
+
+from tests.e2e.stub_api import Answer, images_answer, stub_api
+from tests.mcp.conftest import clean_env
+from tests.packaging.conftest import VERSION, Dist, Venv
+
+NOT_FOR_MCP_USERS = {"moto", "pulumi", "pulumi_aws", "pytest", "yaml"}
+TOOLS = {
+    "generate_image",
+    "edit_image",
+    "upscale_image",
+    "remove_background",
+    "list_models",
+    "get_image_url",
+}
+
+
+def command(
+    venv: Venv, name: str, *args: str, cwd: Path, **env: str
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [venv.command(name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(**env),
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, line: str) -> None:
+    """Exit status 1 and exactly ``line`` on stderr: no traceback."""
+    assert (result.returncode, result.stderr) == (1, line + "\n")
+
+
+@pytest.fixture
+def offline() -> Iterator[dict[str, str]]:
+    """Environment that sends any HTTP(S) request off this machine to a closed port: what works
+    with it works without a network."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        yield {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost"}
+
+
+def png(size: tuple[int, int] = (64, 64)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "teal").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_wheel_holds_the_packages_their_data_and_both_commands(dist: Dist):
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        names = wheel.namelist()
+        info = f"imagegen-{VERSION}.dist-info"
+        metadata = Parser().parsestr(wheel.read(f"{info}/METADATA").decode())
+        entry_points = wheel.read(f"{info}/entry_points.txt").decode()
+    packages = {"api_client", "api_gateway", "devstack", "mcp_server", "preflight", "service"}
+    assert {name.split("/")[0] for name in names} == packages | {info}
+    data = {"service/catalogue.json", "devstack/bedrock_models.json", "api_gateway/openapi.yaml"}
+    assert data <= set(names)
+    assert "imagegen = devstack.cli:main" in entry_points
+    assert "imagegen-mcp = mcp_server:main" in entry_points
+    assert set(metadata.get_all("Provides-Extra")) == {"mcp", "local", "infra", "dev", "all"}
+    base = [r for r in metadata.get_all("Requires-Dist") if "extra ==" not in r]
+    assert sorted(base) == ["boto3==1.44.8", "botocore==1.44.8"]
+
+
+def test_the_sdist_holds_the_project_file_and_the_readme(dist: Dist):
+    """The wheel above was built from it, so its sources are complete."""
+    with tarfile.open(dist.sdist) as sdist:
+        names = set(sdist.getnames())
+    top = f"imagegen-{VERSION}"
+    assert {f"{top}/pyproject.toml", f"{top}/README.md", f"{top}/PKG-INFO"} <= names
+
+
+def test_the_base_install_has_the_cli_and_boto3_only(base_venv: Venv, tmp_path: Path):
+    assert base_venv.importable("boto3", "mcp", "PIL", "moto", "yaml", "pulumi") == {"boto3"}
+    result = command(base_venv, "imagegen", "--version", cwd=tmp_path)
+    assert result.stdout == f"imagegen {VERSION}\n"
+
+
+def test_the_base_install_names_the_local_extra_for_the_local_stack(
+    base_venv: Venv, tmp_path: Path
+):
+    result = command(base_venv, "imagegen", "generate", "x", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        "imagegen: the local stack needs the 'local' extra: pip install \"imagegen[local]\"",
+    )
+
+
+def test_the_base_install_names_the_mcp_extra_for_the_mcp_server(base_venv: Venv, tmp_path: Path):
+    result = command(base_venv, "imagegen-mcp", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        "imagegen-mcp: the MCP server needs the 'mcp' extra: pip install \"imagegen[mcp]\"",
+    )
+
+
+def test_the_mcp_extra_leaves_out_the_local_stack_infra_and_tests(mcp_venv: Venv):
+    wanted = {"mcp", "PIL", "uvicorn", "boto3"}
+    assert mcp_venv.importable(*wanted, *NOT_FOR_MCP_USERS) == wanted
+
+
+def test_both_commands_report_the_version_from_the_package_metadata(mcp_venv: Venv, tmp_path: Path):
+    assert command(mcp_venv, "imagegen-mcp", "--version", cwd=tmp_path).stdout == (
+        f"imagegen-mcp {VERSION}\n"
+    )
+    assert command(mcp_venv, "imagegen", "--version", cwd=tmp_path).stdout == (
+        f"imagegen {VERSION}\n"
+    )
+
+
+def test_without_an_api_the_mcp_extra_names_the_local_extra(mcp_venv: Venv, tmp_path: Path):
+    result = command(mcp_venv, "imagegen-mcp", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        "imagegen-mcp: the local stack needs the 'local' extra: "
+        'pip install "imagegen[mcp,local]", or use a deployed API '
+        "(--api URL or IMAGEGEN_API_URL)",
+    )
+
+
+@pytest.mark.anyio
+async def test_the_installed_server_generates_through_a_deployed_api(
+    mcp_venv: Venv, tmp_path: Path
+):
+    with stub_api({}) as api:
+        api.answers["/images"] = images_answer(f"{api.url}/image.png")
+        api.answers["/image.png"] = Answer(200, png(), {"Content-Type": "image/png"})
+        server = StdioServerParameters(
+            command=str(mcp_venv.command("imagegen-mcp")),
+            env=clean_env(IMAGEGEN_API_URL=api.url),
+            cwd=tmp_path,
+        )
+        async with Client(server) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("generate_image", {"prompt": "a lighthouse"})
+    assert tools == TOOLS
+    assert not result.is_error, result.content[0].text
+    text, preview, link = result.content
+    assert "key images/2026/11/25/stub.png" in text.text and link.uri == f"{api.url}/image.png"
+    assert Image.open(io.BytesIO(base64.b64decode(preview.data))).size == (64, 64)
+
+
+def test_the_local_extra_alone_runs_make_runs_command_offline(
+    local_venv: Venv, tmp_path: Path, offline: dict[str, str]
+):
+    assert not local_venv.importable("mcp", "pulumi", "pytest")
+    result = command(
+        local_venv, "imagegen", "generate", "a lighthouse", "--out", "generated",
+        cwd=tmp_path, **offline,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (saved,) = (tmp_path / "generated").iterdir()
+    assert Image.open(saved).size == (1024, 1024)
+
+
+@pytest.mark.anyio
+async def test_the_installed_server_with_its_local_stack_works_offline(
+    mcp_local_venv: Venv, tmp_path: Path, offline: dict[str, str]
+):
+    server = StdioServerParameters(
+        command=str(mcp_local_venv.command("imagegen-mcp")),
+        env=clean_env(**offline),
+        cwd=tmp_path,
+    )
+    async with Client(server) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a lighthouse", "seed": 7})
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["images"][0]["seed"] == 7
