@@ -39,6 +39,7 @@ test: lint
 bench: $(VENV)/.installed-all
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.edits
+	$(BIN)/python -m bench.masks
 
 # Installed size and install time of each extra, in fresh venvs (docs/benchmarks.md).
 bench-install: $(VENV)/.installed-all

@@ -150,3 +150,19 @@ class ModelTimeout(ImageGenError):
 
     status_code = 504
     code = "model_timeout"
+
+
+class ResponseTooLarge(ImageGenError):
+    """The answer would exceed what a Lambda can return; ``images`` lists what was made."""
+
+    status_code = 400
+    code = "response_too_large"
+
+    def __init__(self, message: str, *, field: str, images: list[dict[str, str]]) -> None:
+        super().__init__(message, field=field)
+        self.images = images
+
+    def to_body(self) -> dict:
+        body = super().to_body()
+        body["error"]["images"] = self.images
+        return body

@@ -48,7 +48,7 @@ from service.errors import (
     NotFound,
     StorageFailed,
 )
-from service.request import EditRequest, ImageRequest, Target
+from service.request import EditRequest, ImageRequest
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import parse_request
 
@@ -96,6 +96,29 @@ class Batch:
     produced: list[Produced] = field(default_factory=list)
     blocked: int = 0
     filter_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request made, before it is shaped into an answer (ours or OpenAI's)."""
+
+    request: ImageRequest | EditRequest
+    stored: list[StoredImage]
+    data: list[bytes | None]  # each image's bytes if fresh from the model; None if cached
+    notes: tuple[str, ...]
+    created: datetime
+
+    @property
+    def cost(self) -> dict[str, Any]:
+        target = self.request.target
+        price = target.price_usd_per_image
+        hits = sum(s.cached for s in self.stored)
+        return {
+            "estimated_usd": round(price * (len(self.stored) - hits), 6),
+            "saved_usd": round(price * hits, 6),
+            "per_image_usd": price,
+            "note": target.price_source,
+        }
 
 
 def prompt_digest(prompt: str) -> str:
@@ -285,26 +308,37 @@ class Generator:
             False,
         )
 
+    def today(self) -> date:
+        """The date that decides which models have reached end of life."""
+        return self._clock().date()
+
+    def generation(self, body: Any) -> ImageRequest:
+        """Validate a ``POST /images`` body (a 400 names the field)."""
+        return parse_request(body, self.settings, self.catalogue, self.today())
+
+    def editing(self, body: Any, source: inputs.InputSource | None = None) -> EditRequest:
+        """Validate a ``POST /images/edits`` body and read its input images: keys from this
+        deployment's S3 prefixes, or from ``source`` (images that came with the request)."""
+        source = source or inputs.InputSource(
+            (self.settings.key_prefix, self.settings.upload_prefix), self.store.read
+        )
+        return parse_edit(body, self.settings, self.catalogue, self.today(), source)
+
     def generate(self, body: Any, deadline: float) -> dict[str, Any]:
         """Validate ``body``, generate, store and presign; answer by ``deadline`` (monotonic)."""
-        started, now = time.monotonic(), self._clock()
-        request = parse_request(body, self.settings, self.catalogue, now.date())
-        return self._run(request, deadline, started, now)
+        started = time.monotonic()
+        return self.describe(self.run(self.generation(body), deadline, started))
 
     def edit(self, body: Any, deadline: float) -> dict[str, Any]:
         """Validate ``body`` and read its input images, edit, store and presign, by ``deadline``."""
-        started, now = time.monotonic(), self._clock()
-        source = inputs.InputSource(
-            (self.settings.key_prefix, self.settings.upload_prefix), self.store.read
-        )
-        request = parse_edit(body, self.settings, self.catalogue, now.date(), source)
-        return {"operation": request.operation.operation} | self._run(
-            request, deadline, started, now
-        )
+        started = time.monotonic()
+        return self.describe(self.run(self.editing(body), deadline, started))
 
-    def _run(
-        self, request: Request, deadline: float, started: float, now: datetime
-    ) -> dict[str, Any]:
+    def run(self, request: Request, deadline: float, started: float | None = None) -> Outcome:
+        """Make, store and presign the request's images by ``deadline`` (monotonic); ``started``
+        is when the request arrived, if earlier (validation may have read input images)."""
+        started = time.monotonic() if started is None else started
+        now = self._clock()
         target = request.target
         abandon = threading.Event()
         limits = bedrock.CallLimits(
@@ -337,16 +371,13 @@ class Generator:
             StorageFailed("image storage did not answer within the request's time budget"),
             abandon,
         )
-        result = {
-            "image_url": stored[0].url,
-            "images": [asdict(s) for s in stored],
-            "model": target.name,
-            "model_id": target.invoke_id,
-            "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
-            "cost": self._cost(target, stored),
-        }
-        if notes:
-            result["notes"] = notes
+        outcome = Outcome(
+            request,
+            stored,
+            [item.image.data if item.image is not None else None for item in produced],
+            tuple(notes),
+            now,
+        )
         fields = {
             "model": target.invoke_id,
             "images": len(stored),
@@ -355,15 +386,51 @@ class Generator:
             "bytes": sum(s.bytes for s in stored),
             "model_ms": model_ms,
             "total_ms": int((time.monotonic() - started) * 1000),
-            "estimated_usd": result["cost"]["estimated_usd"],
-            "saved_usd": result["cost"]["saved_usd"],
+            "estimated_usd": outcome.cost["estimated_usd"],
+            "saved_usd": outcome.cost["saved_usd"],
         }
         if isinstance(request, EditRequest):
             fields["operation"] = request.operation.operation
         if logger.isEnabledFor(logging.DEBUG):
             fields["prompt"] = request.prompt
         logger.info("images generated", extra={"fields": fields})
+        return outcome
+
+    def describe(self, outcome: Outcome) -> dict[str, Any]:
+        """The answer of ``POST /images`` and ``POST /images/edits`` (openapi.yaml)."""
+        request, stored = outcome.request, outcome.stored
+        result: dict[str, Any] = {}
+        if isinstance(request, EditRequest):
+            result["operation"] = request.operation.operation
+        result |= {
+            "image_url": stored[0].url,
+            "images": [asdict(s) for s in stored],
+            "model": request.target.name,
+            "model_id": request.target.invoke_id,
+            "expires_at": _timestamp(
+                outcome.created + timedelta(seconds=self.store.expiry_seconds)
+            ),
+            "cost": outcome.cost,
+        }
+        if outcome.notes:
+            result["notes"] = list(outcome.notes)
         return result
+
+    def _expiry(self, created: datetime) -> str:
+        return _timestamp(created + timedelta(seconds=self.store.expiry_seconds))
+
+    def image_data(self, outcome: Outcome) -> list[bytes]:
+        """Every image's bytes: fresh ones as the model gave them, cached ones read back."""
+        return [
+            data if data is not None else self._read_back(image.key, image.bytes)
+            for image, data in zip(outcome.stored, outcome.data, strict=True)
+        ]
+
+    def _read_back(self, key: str, size: int) -> bytes:
+        data = self.store.read(key, size)
+        if data is None:  # expired between the HEAD that found it and now
+            raise StorageFailed(f"the cached image {key!r} is gone; try again")
+        return data
 
     def upload(self, body: Any) -> dict[str, Any]:
         """A presigned POST for one input image, so large inputs go to S3, not through Lambda."""
@@ -403,17 +470,7 @@ class Generator:
         return {
             "url": self.store.presign_existing(key),
             "key": key,
-            "expires_at": _timestamp(now + timedelta(seconds=self.store.expiry_seconds)),
-        }
-
-    def _cost(self, target: Target, stored: list[StoredImage]) -> dict[str, Any]:
-        price = target.price_usd_per_image
-        hits = sum(s.cached for s in stored)
-        return {
-            "estimated_usd": round(price * (len(stored) - hits), 6),
-            "saved_usd": round(price * hits, 6),
-            "per_image_usd": price,
-            "note": target.price_source,
+            "expires_at": self._expiry(now),
         }
 
     def models(self, today: date) -> dict[str, Any]:

@@ -31,6 +31,9 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.flow import Generator
+from service.openai_images import answers
+from service.openai_images.edits import parse_edit_form
+from service.openai_images.generations import parse_generation
 
 logger = logging.getLogger("imagegen")
 
@@ -40,6 +43,9 @@ MAX_BODY_BYTES = 64 * 1024
 # gettingstarted-limits.html); this leaves room for its headers and context. Larger images go
 # through POST /uploads.
 MAX_EDIT_BODY_BYTES = 6_000_000
+# A multipart body arrives base64-encoded (a binary media type), so 3/4 of that.
+MAX_FORM_BYTES = MAX_EDIT_BODY_BYTES * 3 // 4
+OPENAI_PREFIX = "/v1/"
 SAFETY_MARGIN_SECONDS = 1.0
 BODY_EXAMPLES = {
     "/images": '{"prompt": "..."}',
@@ -52,6 +58,9 @@ ROUTES = {
     "/images/url": "GET",
     "/models": "GET",
     "/uploads": "POST",
+    "/v1/images/generations": "POST",
+    "/v1/images/edits": "POST",
+    "/v1/models": "GET",
 }
 
 
@@ -68,10 +77,12 @@ def _response(status: int, body: dict, headers: dict[str, str] | None = None) ->
     }
 
 
-def _error_response(error: ImageGenError, request_id: str) -> dict:
-    return _response(
-        error.status_code, error.to_body(), {**error.headers(), "X-Request-Id": request_id}
-    )
+def _error_response(
+    status: int, body: dict, request_id: str, openai: bool, headers: dict[str, str] | None = None
+) -> dict:
+    """An error answer; on the OpenAI routes in OpenAI's shape, same status and code."""
+    shaped = answers.openai_error(body, status) if openai else body
+    return _response(status, shaped, {**(headers or {}), "X-Request-Id": request_id})
 
 
 def _header(event: dict, name: str) -> str | None:
@@ -95,40 +106,54 @@ def _reject_constant(name: str) -> Any:
     raise InvalidJson(f"{name} is not a JSON value", field="body")
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    hint = "" if limit == MAX_BODY_BYTES else "; send larger images with POST /uploads"
+def _too_large(limit: int, hint: str) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body must be at most {limit} bytes{hint}", field="body")
 
 
-def parse_json_body(event: dict, limit: int = MAX_BODY_BYTES) -> Any:
-    """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
-    example = BODY_EXAMPLES.get(event.get("resource") or event.get("path") or "", "{...}")
-    content_type = (_header(event, "content-type") or "application/json").split(";")[0].strip()
-    if content_type.lower() != "application/json":
-        files = " (files go through POST /uploads)" if limit != MAX_BODY_BYTES else ""
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, not {content_type[:100]!r}{files}",
-            field="Content-Type",
-        )
+def _content_type(event: dict, default: str) -> str:
+    return (_header(event, "content-type") or default).split(";")[0].strip()
+
+
+def body_bytes(
+    event: dict, limit: int, hint: str, invalid: type[ImageGenError] = InvalidField
+) -> bytes | None:
+    """The event's body as bytes, base64-decoded when API Gateway encoded it (binary media
+    types), or None if empty; a 413 beyond ``limit``, checked before decoding; ``invalid`` for
+    a body that is not what the event says it is."""
     raw = event.get("body")
     if raw is None or raw == "":
-        raise InvalidJson(f"the request body is empty; send {example}", field="body")
+        return None
     if not isinstance(raw, str):
-        raise InvalidJson("the request body must be text", field="body")
+        raise invalid("the request body must be text", field="body")
     if len(raw) > limit * 4 // 3 + 4:
-        raise _too_large(limit)
+        raise _too_large(limit, hint)
     try:
         data = (
             base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
         )
     except (binascii.Error, ValueError):
-        raise InvalidJson(
-            "the body is marked base64 but is not valid base64", field="body"
-        ) from None
+        raise invalid("the body is marked base64 but is not valid base64", field="body") from None
     except UnicodeEncodeError:
-        raise InvalidJson("the body is not valid UTF-8", field="body") from None
+        raise invalid("the body is not valid UTF-8", field="body") from None
     if len(data) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, hint)
+    return data
+
+
+def parse_json_body(event: dict, limit: int = MAX_BODY_BYTES) -> Any:
+    """Decode the event body: base64 or not, size-limited, declared as JSON, a JSON value."""
+    example = BODY_EXAMPLES.get(event.get("resource") or event.get("path") or "", "{...}")
+    content_type = _content_type(event, "application/json")
+    uploads = " (files go through POST /uploads)" if limit != MAX_BODY_BYTES else ""
+    if content_type.lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {content_type[:100]!r}{uploads}",
+            field="Content-Type",
+        )
+    hint = "; send larger images with POST /uploads" if uploads else ""
+    data = body_bytes(event, limit, hint, InvalidJson)
+    if data is None:
+        raise InvalidJson(f"the request body is empty; send {example}", field="body")
     try:
         return json.loads(
             data.decode("utf-8"),
@@ -150,6 +175,22 @@ def parse_json_body(event: dict, limit: int = MAX_BODY_BYTES) -> Any:
         ) from None
 
 
+def parse_form_body(event: dict) -> tuple[bytes, str | None]:
+    """A form body (OpenAI's edits) and its Content-Type, which ``multipart.parse`` checks,
+    within Lambda's request limit: base64 in the event, so about 4.5 MB of form."""
+    hint = (
+        " as base64 in the event (Lambda's 6 MB limit); send larger images through the"
+        " service's own POST /uploads and POST /images/edits"
+    )
+    data = body_bytes(event, MAX_FORM_BYTES, hint)
+    if data is None:
+        raise InvalidField(
+            "the request body is empty; send a multipart form with 'image' and 'prompt'",
+            field="body",
+        )
+    return data, _header(event, "content-type")
+
+
 def _deadline(generator: Generator, context: Any) -> float:
     budget = generator.settings.time_budget_seconds
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -167,6 +208,8 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     if method != ROUTES[path]:
         raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only", allow=ROUTES[path])
     service = generator()
+    if path.startswith(OPENAI_PREFIX):
+        return _openai_route(path, event, context, service)
     if path == "/models":
         return _response(200, service.models(datetime.now(UTC).date()))
     if path == "/images/url":
@@ -181,6 +224,19 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     return _response(200, service.generate(body, _deadline(service, context)))
 
 
+def _openai_route(path: str, event: dict, context: Any, service: Generator) -> dict:
+    """The OpenAI-compatible routes (``service.openai_images``)."""
+    if path == "/v1/models":
+        return _response(200, answers.models_answer(service, datetime.now(UTC).date()))
+    deadline = _deadline(service, context)
+    if path == "/v1/images/edits":
+        request, shaped = parse_edit_form(*parse_form_body(event), service)
+    else:
+        request, shaped = parse_generation(parse_json_body(event), service)
+    outcome = service.run(request, deadline)
+    return _response(200, answers.images_answer(outcome, shaped, service))
+
+
 def lambda_handler(event: dict, context: Any) -> dict:
     """Entry point for API Gateway REST proxy events."""
     return handle(event, context, get_generator)
@@ -190,6 +246,8 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
     """Answer one proxy event with the generator ``generator()`` returns (built lazily)."""
     request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     token = logs.request_id.set(request_id)
+    path = (event.get("resource") or event.get("path") or "") if isinstance(event, dict) else ""
+    openai = path.startswith(OPENAI_PREFIX)
     try:
         if not isinstance(event, dict):
             raise InvalidField("the event is not an API Gateway proxy event", field="event")
@@ -210,30 +268,19 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
                 }
             },
         )
-        return _error_response(error, request_id)
+        return _error_response(
+            error.status_code, error.to_body(), request_id, openai, error.headers()
+        )
     except ConfigError as error:
         logger.error("configuration error", extra={"fields": {"detail": str(error)}})
-        return _response(
-            500,
-            {
-                "error": {
-                    "code": "configuration_error",
-                    "message": "the service is misconfigured; see its logs",
-                }
-            },
-            {"X-Request-Id": request_id},
-        )
+        message = "the service is misconfigured; see its logs"
+        body = {"error": {"code": "configuration_error", "message": message}}
+        return _error_response(500, body, request_id, openai)
     except Exception:
         logger.exception("unhandled error")
-        return _response(
-            500,
-            {
-                "error": {
-                    "code": "internal_error",
-                    "message": "internal error; quote the request id",
-                }
-            },
-            {"X-Request-Id": request_id},
+        message = "internal error; quote the request id"
+        return _error_response(
+            500, {"error": {"code": "internal_error", "message": message}}, request_id, openai
         )
     finally:
         logs.request_id.reset(token)

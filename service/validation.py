@@ -50,7 +50,7 @@ def _choice(body: dict, name: str, choices: tuple[str, ...], model: ModelSpec) -
     return choice(body, name, choices, f" for model {model.alias}")
 
 
-def _resolve_model(
+def resolve_model(
     body: dict, settings: Settings, catalogue: Catalogue, today: date
 ) -> tuple[ModelSpec, str]:
     name = body.get("model")
@@ -76,6 +76,30 @@ def _resolve_model(
     return model, invoke_id
 
 
+def fit_size(model: ModelSpec, width: int, height: int) -> tuple[dict[str, Any], str | None]:
+    """The size fields ``parse_request`` takes for the valid size nearest ``width`` x
+    ``height``, and a note when it differs: for clients that ask for any pixel size (OpenAI's
+    ``size``) instead of the model's own terms."""
+    rule = model.limits.size
+    if rule.mode == "aspect_ratio":
+        ratio = _nearest_ratio(rule, width, height)
+        fitted = rule.aspect_ratios[ratio]
+        fields: dict[str, Any] = {"aspect_ratio": ratio}
+    elif rule.mode == "fixed":
+        fitted = _nearest_offered(rule, width, height)
+        fields = {"width": fitted[0], "height": fitted[1]}
+    else:
+        fitted = _nearest_in_range(rule, width, height)
+        fields = {"width": fitted[0], "height": fitted[1]}
+    if fitted == (width, height):
+        return fields, None
+    how = f"aspect ratio {fields['aspect_ratio']}, " if "aspect_ratio" in fields else ""
+    return fields, (
+        f"size {width}x{height} mapped to {how}{fitted[0]}x{fitted[1]}, the nearest size model"
+        f" {model.alias} makes"
+    )
+
+
 def _ratio_name(ratio: str) -> float:
     w, h = ratio.split(":")
     return int(w) / int(h)
@@ -88,6 +112,40 @@ def _nearest_ratio(rule: SizeRule, width: int, height: int) -> str:
 
 def _nearest_fixed(rule: SizeRule, ratio: float) -> tuple[int, int]:
     return min(rule.sizes, key=lambda s: (abs(math.log(s[0] / s[1] / ratio)), -s[0] * s[1]))
+
+
+def _nearest_offered(rule: SizeRule, width: int, height: int) -> tuple[int, int]:
+    """The offered size of the nearest aspect ratio, then the nearest pixel count."""
+    ratio, pixels = math.log(width / height), math.log(width * height)
+    return min(
+        rule.sizes,
+        key=lambda s: (
+            round(abs(math.log(s[0] / s[1]) - ratio), 6),
+            abs(math.log(s[0] * s[1]) - pixels),
+        ),
+    )
+
+
+def _nearest_in_range(rule: SizeRule, width: int, height: int) -> tuple[int, int]:
+    """Keep the aspect ratio within the model's bounds, scale into its side and pixel limits,
+    round each side to the model's multiple, then shrink the longer side while rounding left
+    the ratio or the pixel count a step outside."""
+    ratio = min(max(width / height, rule.min_ratio), rule.max_ratio)
+    pixels = min(max(width * height, rule.min_side**2), rule.max_pixels)
+    w, h = math.sqrt(pixels * ratio), math.sqrt(pixels / ratio)
+    scale = max(min(1.0, rule.max_side / max(w, h)), rule.min_side / min(w, h))
+    step = rule.multiple_of
+
+    def side(value: float) -> int:
+        return min(max(int(value * scale) // step * step, rule.min_side), rule.max_side)
+
+    w, h = side(w), side(h)
+    while not (rule.min_ratio <= w / h <= rule.max_ratio and w * h <= rule.max_pixels):
+        if w >= h:
+            w -= step
+        else:
+            h -= step
+    return w, h
 
 
 def _check_range(rule: SizeRule, model: ModelSpec, width: int, height: int) -> None:
@@ -192,7 +250,7 @@ def parse_request(body: Any, settings: Settings, catalogue: Catalogue, today: da
         raise InvalidField(
             f"unknown field '{unknown[0]}'; accepted fields: {', '.join(FIELDS)}", field=unknown[0]
         )
-    model, invoke_id = _resolve_model(body, settings, catalogue, today)
+    model, invoke_id = resolve_model(body, settings, catalogue, today)
     limits = model.limits
     prompt = text(body, "prompt", limits.prompt_max_length, required=True)
     negative = text(body, "negative_prompt", limits.negative_prompt_max_length, required=False)
