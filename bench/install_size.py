@@ -4,11 +4,13 @@ user installed before the split (all extras together), in one run with one pip c
 Each row is a fresh venv (without pip of its own) into which this run's pip installs the wheel
 built from this tree with that extra, as ``pip install "imagegen[EXTRA]"`` would. An untimed
 install of everything first fills pip's cache, so every timed row finds the same cache: the times
-are resolving, unpacking and bytecode compilation, not downloads.
+are resolving, unpacking and bytecode compilation, not downloads. After the table: the largest
+distributions of the MCP + CLI install, whose goal is under 100 MB.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,8 @@ ROWS = [
     ("infra (Pulumi program, `make doctor`)", "infra"),
     ("all (`make test`; every user before the split)", "all"),
 ]
+BREAKDOWN = "mcp"  # the row whose largest distributions are listed
+LARGEST = 8
 
 
 def run(*command: str | Path) -> None:
@@ -57,6 +61,21 @@ def megabytes(path: Path, *du_options: str) -> float:
     return int(out.stdout.split()[0]) / 1024
 
 
+def by_distribution(site: Path) -> dict[str, float]:
+    """Megabytes on disk of each distribution's files, counted as ``du`` counts them (allocated
+    blocks) from its RECORD, which lists the bytecode pip compiled too."""
+    usage = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        blocks = 0
+        with record.open(newline="") as rows:
+            for row in csv.reader(rows):
+                path = site / row[0]
+                if row[0] and path.is_file():
+                    blocks += path.stat().st_blocks
+        usage[record.parent.name.split("-")[0]] = blocks * 512 / 2**20
+    return usage
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imagegen-install-") as tmp:
         work = Path(tmp)
@@ -67,6 +86,7 @@ def main() -> None:
         print()
         print("| extra | site-packages | without bytecode | distributions | install time |")
         print("| --- | --- | --- | --- | --- |")
+        largest: dict[str, float] = {}
         for label, extras in ROWS:
             venv = work / (extras or "base")
             seconds = install(venv, wheel, extras)
@@ -79,7 +99,17 @@ def main() -> None:
                 f" {seconds:.1f} s |",
                 flush=True,
             )
+            if extras == BREAKDOWN:
+                largest = by_distribution(site)
             shutil.rmtree(venv)
+        print()
+        print(f"| largest in `{BREAKDOWN}` | on disk |")
+        print("| --- | --- |")
+        ranked = sorted(largest.items(), key=lambda item: item[1], reverse=True)
+        for name, size in ranked[:LARGEST]:
+            print(f"| {name} | {size:.1f} MB |")
+        rest = sum(size for _, size in ranked[LARGEST:])
+        print(f"| {len(ranked) - LARGEST} others | {rest:.1f} MB |")
 
 
 if __name__ == "__main__":

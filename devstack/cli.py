@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -167,15 +167,16 @@ def _remote(args: argparse.Namespace) -> Target | None:
     return Target(api, args.api_key or os.environ.get(API_KEY_VARIABLE), local=False)
 
 
-@contextmanager
-def _target(args: argparse.Namespace) -> Iterator[Target]:
-    """The API given, or a local stack started here and stopped on the way out (also on
-    Ctrl-C)."""
+def _target(args: argparse.Namespace) -> AbstractContextManager[Target]:
+    """The API given, or a local stack started on entry and stopped on the way out (also on
+    Ctrl-C). Resolved when called: a mistyped --api or a missing 'local' extra fails here, before
+    the command creates anything."""
     remote = _remote(args)
-    if remote:
-        yield remote
-        return
-    stack_class = local_stack()
+    return nullcontext(remote) if remote else _local_target(local_stack())
+
+
+@contextmanager
+def _local_target(stack_class: type) -> Iterator[Target]:
     print("no --api given: starting a local stack (Bedrock emulated)", file=sys.stderr)
     with stack_class(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as stack:
         yield Target(stack.url, None, local=True)
@@ -248,10 +249,11 @@ def _report(
 
 
 def _generate(args: argparse.Namespace) -> int:
+    target_context = _target(args)  # before --out is created: the command can run
     _check_out(args)
     body = _request_body(args)
     label = f"generating with {body.get('model', 'the default model')}"
-    with _target(args) as target:
+    with target_context as target:
         saved = _fetch(
             args, label, lambda: post_images(target.url, body, target.api_key, timeout=args.timeout)
         )
@@ -264,9 +266,10 @@ def _upload(target: Target, timeout: float, name: str, data: bytes) -> str:
 
 
 def _edit(args: argparse.Namespace) -> int:
+    target_context = _target(args)  # before --out is created: the command can run
     _check_out(args)
     body = edit_body(args)
-    with _target(args) as target:
+    with target_context as target:
         body |= input_references(args, lambda name, data: _upload(target, args.timeout, name, data))
         saved = _fetch(
             args,
@@ -581,6 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
         "for imagegen serve (default: $IMAGEGEN_API_URL; required)",
     )
     url.set_defaults(func=_url, parser=url)
+    # Listed for --help only: main() hands `imagegen mcp ...` to the MCP server's own parser.
+    sub.add_parser(
+        "mcp",
+        help="run the MCP server, as imagegen-mcp does (its options: imagegen mcp --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -601,6 +610,11 @@ def _explain(exc: ApiError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mcp"]:  # what MCP registry clients run: `uvx ... imagegen mcp`
+        from mcp_server import main as mcp_main
+
+        return mcp_main(argv[1:], prog="imagegen mcp")
     args = _parse(argv)
     try:
         return args.func(args)

@@ -517,10 +517,10 @@ DESCRIPTION = (
 )
 
 
-def _parser() -> Parser:
+def _parser(prog: str = "imagegen-mcp") -> Parser:
     from mcp_server.http import allowed_host  # uvicorn and starlette: for HTTP only
 
-    parser = Parser(prog="imagegen-mcp", description=DESCRIPTION)
+    parser = Parser(prog=prog, description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     add_listen_options(parser, 8765, "HTTP: ")
@@ -601,8 +601,8 @@ def _serve_http(parser: Parser, args: Namespace) -> None:
     serve(server, listener, args.host, args.token, args.allowed_host)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+def main(argv: list[str] | None = None, prog: str = "imagegen-mcp") -> int:
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     _configure(parser, args)
     try:

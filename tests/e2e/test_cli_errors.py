@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack import cli
+from devstack.options import MissingExtra
 from devstack.stack import LocalStack
 from tests.e2e.stub_api import Answer, images_answer, images_payload, json_answer, stub_api
 from tests.e2e.test_cli import IMAGEGEN, assert_one_line_error, clean_env, imagegen
@@ -18,8 +19,29 @@ HTML = {"Content-Type": "text/html"}
 
 @pytest.mark.parametrize("api", ["foo", "file:///etc", "ftp://example.com/prod"])
 def test_an_api_that_is_not_an_http_url(api: str, tmp_path: Path):
-    result = imagegen("generate", "a cat", "--api", api, "--out", str(tmp_path))
+    out = tmp_path / "generated"
+    result = imagegen("generate", "a cat", "--api", api, "--out", str(out))
     assert_one_line_error(result, f"the API URL '{api}' is not an http or https URL")
+    assert not out.exists()  # refused before --out is created
+
+
+@pytest.mark.parametrize(
+    "command", [["generate", "a cat"], ["edit", "upscale-fast", "--image", "images/a.png"]]
+)
+def test_without_the_local_extra_nothing_is_created(command, monkeypatch, capsys, tmp_path):
+    """Without --api the command needs the local stack; an install without it (the base
+    install, ``tests/packaging`` runs it for real) refuses before creating --out."""
+    missing = "the local stack needs the 'local' extra: pip install \"imagegen[local]\""
+
+    def local_stack() -> None:
+        raise MissingExtra(missing)
+
+    monkeypatch.setattr(cli, "local_stack", local_stack)
+    monkeypatch.delenv("IMAGEGEN_API_URL", raising=False)
+    out = tmp_path / "out"
+    assert cli.main([*command, "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"imagegen: {missing}\n"
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

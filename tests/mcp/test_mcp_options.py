@@ -12,12 +12,15 @@ from tests.e2e.test_cli import assert_one_line_error
 from tests.mcp.conftest import clean_env
 
 IMAGEGEN_MCP = [sys.executable, "-m", "mcp_server"]
+IMAGEGEN_CLI_MCP = [sys.executable, "-m", "devstack.cli", "mcp"]  # `imagegen mcp`
 
 
-def imagegen_mcp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def imagegen_mcp(
+    *args: str, env: dict[str, str] | None = None, command: list[str] = IMAGEGEN_MCP
+) -> subprocess.CompletedProcess:
     """The server with stdin closed: if it starts at all, stdio ends at once and it exits."""
     return subprocess.run(
-        [*IMAGEGEN_MCP, *args],
+        [*command, *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -83,3 +86,15 @@ def test_help_is_plain_text_and_shows_the_timeout_default():
     help_text = imagegen_mcp("--help", env=clean_env(COLUMNS="300")).stdout
     assert "``" not in help_text and "generate_image" in help_text
     assert "--timeout SECONDS" in help_text and "(default: 60.0)" in help_text
+
+
+def test_imagegen_mcp_is_the_same_server_under_the_clis_name(tmp_path: Path):
+    """``imagegen mcp ARGS``, what MCP registry clients run (the package's default command is
+    the CLI), hands ARGS to the server and names itself in its messages."""
+    wanted = tmp_path / "images"
+    started = imagegen_mcp("--output-dir", str(wanted), command=IMAGEGEN_CLI_MCP)
+    assert started.returncode == 0 and wanted.is_dir(), started.stderr
+    refused = imagegen_mcp("--promt", "x", command=IMAGEGEN_CLI_MCP)
+    assert_one_line_error(refused, "imagegen mcp: error: unrecognized arguments: --promt x")
+    shown = imagegen_mcp("--version", command=IMAGEGEN_CLI_MCP).stdout
+    assert shown == f"imagegen mcp {version('imagegen')}\n"

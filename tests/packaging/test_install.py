@@ -17,9 +17,16 @@ from PIL import Image
 
 from tests.e2e.stub_api import Answer, images_answer, stub_api
 from tests.mcp.conftest import clean_env
-from tests.packaging.conftest import VERSION, Dist, Venv
+from tests.packaging.conftest import VERSION, Dist, Venv, registry_command
 
 NOT_FOR_MCP_USERS = {"moto", "pulumi", "pulumi_aws", "pytest", "yaml"}
+# The two ways to start the MCP server: its own command, and the one MCP registry clients run
+# (`imagegen mcp`, from server.json), as (command, the name it gives itself in messages).
+MCP_COMMANDS = pytest.mark.parametrize(
+    ("server", "prog"),
+    [(["imagegen-mcp"], "imagegen-mcp"), (registry_command(), "imagegen mcp")],
+    ids=["imagegen-mcp", "imagegen mcp"],
+)
 TOOLS = {
     "generate_image",
     "edit_image",
@@ -105,13 +112,16 @@ def test_the_base_install_names_the_local_extra_for_the_local_stack(
         result,
         "imagegen: the local stack needs the 'local' extra: pip install \"imagegen[local]\"",
     )
+    assert list(tmp_path.iterdir()) == []  # no empty generated/ left behind
 
 
-def test_the_base_install_names_the_mcp_extra_for_the_mcp_server(base_venv: Venv, tmp_path: Path):
-    result = command(base_venv, "imagegen-mcp", cwd=tmp_path)
+@MCP_COMMANDS
+def test_the_base_install_names_the_mcp_extra_for_the_mcp_server(
+    base_venv: Venv, tmp_path: Path, server: list[str], prog: str
+):
+    result = command(base_venv, *server, cwd=tmp_path)
     assert_one_line_error(
-        result,
-        "imagegen-mcp: the MCP server needs the 'mcp' extra: pip install \"imagegen[mcp]\"",
+        result, f"{prog}: the MCP server needs the 'mcp' extra: pip install \"imagegen[mcp]\""
     )
 
 
@@ -127,6 +137,9 @@ def test_both_commands_report_the_version_from_the_package_metadata(mcp_venv: Ve
     assert command(mcp_venv, "imagegen", "--version", cwd=tmp_path).stdout == (
         f"imagegen {VERSION}\n"
     )
+    assert command(mcp_venv, "imagegen", "mcp", "--version", cwd=tmp_path).stdout == (
+        f"imagegen mcp {VERSION}\n"
+    )
 
 
 def test_without_an_api_the_mcp_extra_names_the_local_extra(mcp_venv: Venv, tmp_path: Path):
@@ -140,18 +153,22 @@ def test_without_an_api_the_mcp_extra_names_the_local_extra(mcp_venv: Venv, tmp_
 
 
 @pytest.mark.anyio
+@MCP_COMMANDS
 async def test_the_installed_server_generates_through_a_deployed_api(
-    mcp_venv: Venv, tmp_path: Path
+    mcp_venv: Venv, tmp_path: Path, server: list[str], prog: str
 ):
+    """Also as MCP registry clients start it: their `uvx --with "imagegen[mcp]==VERSION"
+    imagegen==VERSION mcp` installs what this venv holds, then runs `imagegen mcp`."""
     with stub_api({}) as api:
         api.answers["/images"] = images_answer(f"{api.url}/image.png")
         api.answers["/image.png"] = Answer(200, png(), {"Content-Type": "image/png"})
-        server = StdioServerParameters(
-            command=str(mcp_venv.command("imagegen-mcp")),
+        parameters = StdioServerParameters(
+            command=str(mcp_venv.command(server[0])),
+            args=server[1:],
             env=clean_env(IMAGEGEN_API_URL=api.url),
             cwd=tmp_path,
         )
-        async with Client(server) as client:
+        async with Client(parameters) as client:
             tools = {tool.name for tool in (await client.list_tools()).tools}
             result = await client.call_tool("generate_image", {"prompt": "a lighthouse"})
     assert tools == TOOLS
@@ -187,3 +204,34 @@ async def test_the_installed_server_with_its_local_stack_works_offline(
         result = await client.call_tool("generate_image", {"prompt": "a lighthouse", "seed": 7})
     assert not result.is_error, result.content[0].text
     assert result.structured_content["images"][0]["seed"] == 7
+
+
+# The two heaviest extras last: their venvs are still installing while the tests above run.
+
+
+def test_the_infra_extra_alone_runs_the_doctor_and_imports_the_pulumi_program(
+    infra_venv: Venv, dist: Dist, tmp_path: Path
+):
+    """What `make doctor` and `pulumi up` need, with only the 'infra' extra: the doctor's
+    command line, and every module of the Pulumi program (infra/, which the wheel leaves out:
+    Pulumi runs it from the clone; it imports nothing lazily) with its imports."""
+    wanted = {"pulumi", "pulumi_aws", "pulumi_random", "yaml", "boto3"}
+    assert infra_venv.importable(*wanted, "mcp", "PIL", "moto", "pytest") == wanted
+    doctor = command(infra_venv, "python", "-m", "preflight", "--help", cwd=tmp_path)
+    assert doctor.returncode == 0 and doctor.stdout.startswith("usage: python -m preflight")
+    program = sorted(p.stem for p in (dist.source / "infra").glob("*.py") if p.stem != "__main__")
+    probe = "import importlib, sys; [importlib.import_module(f'infra.{m}') for m in sys.argv[1:]]"
+    imported = command(infra_venv, "python", "-c", probe, *program, cwd=dist.source)
+    assert imported.returncode == 0, imported.stderr
+    assert {"image_api", "monitoring", "settings"} <= set(program)
+
+
+def test_the_dev_extra_alone_runs_the_test_and_lint_tools(dev_venv: Venv, tmp_path: Path):
+    """The tools `make test` and `make lint` run, and the libraries the tests import for their
+    own sake (moto's whole server, the openai SDK, Pulumi's policy SDK)."""
+    assert not dev_venv.importable("mcp", "PIL", "pulumi_aws")
+    for tool in (["pytest", "--version"], ["ruff", "--version"], ["pyproject-build", "--version"]):
+        assert command(dev_venv, *tool, cwd=tmp_path).returncode == 0, tool
+    libraries = "import hypothesis, moto.server, openai, pulumi_policy, schemathesis"
+    imported = command(dev_venv, "python", "-c", libraries, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr

@@ -9,9 +9,10 @@ import re
 
 import pytest
 from jsonschema import Draft7Validator
+from packaging.requirements import Requirement
 
 from service import config
-from tests.packaging.conftest import PROJECT, ROOT
+from tests.packaging.conftest import PROJECT, ROOT, arguments
 
 SERVER = json.loads((ROOT / "server.json").read_text())
 SCHEMA = json.loads((ROOT / "tests" / "packaging" / "server.schema.json").read_text())
@@ -70,6 +71,21 @@ def test_server_and_package_versions_are_pyprojects():
     assert SERVER["version"] == package["version"] == PROJECT["version"]
     assert (package["registryType"], package["identifier"]) == ("pypi", PROJECT["name"])
     assert package["transport"] == {"type": "stdio"}
+
+
+def test_registry_clients_start_the_mcp_server_with_its_extra():
+    """Clients run ``uvx RUNTIME-ARGUMENTS imagegen==VERSION PACKAGE-ARGUMENTS``. uvx runs the
+    command named like the package, the CLI, so ``mcp`` picks the server (``imagegen mcp``, which
+    test_install.py drives in the installed wheel), and ``--with`` adds the 'mcp' extra at the
+    same version: the package alone has no MCP SDK."""
+    (package,) = SERVER["packages"]
+    assert package["runtimeHint"] == "uvx"
+    assert PROJECT["scripts"][package["identifier"]] == "devstack.cli:main"
+    option, requirement = arguments(package["runtimeArguments"])
+    extra = Requirement(requirement)
+    assert (option, extra.name, extra.extras) == ("--with", package["identifier"], {"mcp"})
+    assert str(extra.specifier) == f"=={PROJECT['version']}"
+    assert arguments(package["packageArguments"]) == ["mcp"]
 
 
 def test_every_variable_the_server_reads_is_listed():
