@@ -15,13 +15,33 @@ Choices, with the documentation they rest on:
   at the gateway could never name the field and the limit. Required query parameters are
   checked at the gateway (presence and non-blank only, https://docs.aws.amazon.com/apigateway/
   latest/developerguide/api-gateway-method-request-validation.html).
-- Gateway responses answer in the service's ``{"error": {"code", "message"}}`` shape; unknown
+- Gateway responses answer in the service's error shape (see the last point); unknown
   routes are 404 ``not_found`` (API Gateway's default for them is 403). With IAM authorization
   an unsigned request to a real route gets the same response type, so it stays 403.
 - Parameters keep only what API Gateway reads ("For input parameters, only the following
   attributes are supported: name, in, required, type, description. Other attributes are
   ignored", https://docs.aws.amazon.com/apigateway/latest/developerguide/
   api-gateway-known-issues.html); ``openapi.yaml`` keeps the full contract for clients.
+- With API keys (no IAM auth), clients may send the key as ``Authorization: Bearer <key>``, as
+  OpenAI clients do, or in ``x-api-key``. API Gateway itself reads a key from one place only,
+  ``X-API-Key`` or a Lambda authorizer's ``usageIdentifierKey`` (key source HEADER or
+  AUTHORIZER, https://docs.aws.amazon.com/apigateway/latest/developerguide/
+  api-gateway-api-key-source.html), so a REQUEST authorizer (``service.authorizer``) finds the
+  key in either header and API Gateway still checks it against the usage plan. Every method
+  requires both the authorizer and the key. The authorizer has no identity source and its
+  results are not cached (TTL 0): an identity source is required only with caching, and
+  API Gateway answers 401 without calling the authorizer when any listed source is missing
+  (``identitySource``, https://docs.aws.amazon.com/apigateway/latest/api/API_Authorizer.html),
+  which would refuse every request carrying only the other header.
+- ``multipart/form-data`` is a binary media type, so such bodies reach the Lambda
+  base64-encoded (``isBase64Encoded: true``) and byte-exact instead of being read as UTF-8 text
+  (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html,
+  .../api-gateway-payload-encodings-workflow.html). For responses API Gateway looks at the
+  request's first ``Accept`` type, so the JSON answers are affected only for a client that
+  asks for ``multipart/form-data`` back, which no client of this API does.
+- Every gateway response is ``{"error": {"code", "message", "type", "param"}}``: the service's
+  shape plus OpenAI's (``type``, ``param``), so both kinds of client read API Gateway's own
+  refusals (https://platform.openai.com/docs/guides/error-codes).
 """
 
 from __future__ import annotations
@@ -36,14 +56,20 @@ import yaml
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 API_KEY_SCHEME = "api_key"
 API_KEY_HEADER = "x-api-key"
+AUTHORIZER_SCHEME = "api_key_authorizer"
+AUTHORIZATION_HEADER = "Authorization"
+# Sent as binary: base64-encoded to the Lambda, never decoded as UTF-8 text on the way.
+BINARY_MEDIA_TYPES = ("multipart/form-data",)
 INTEGRATION_TIMEOUT_MS = 29000
 # API Gateway's own refusals: response type -> (status, the service's error code). Not
 # REQUEST_TOO_LARGE: API Gateway's known issues say its 413 cannot be customized (it answers
-# {"message": "Request Too Long"}), so a template for it would only mislead.
+# {"message": "Request Too Long"}), so a template for it would only mislead. Default statuses:
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
 GATEWAY_ERRORS = {
     "BAD_REQUEST_BODY": (400, "invalid_field"),
     "BAD_REQUEST_PARAMETERS": (400, "invalid_field"),
     "INVALID_API_KEY": (403, "forbidden"),
+    "ACCESS_DENIED": (403, "forbidden"),
     "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
     "THROTTLED": (429, "throttled"),
     "QUOTA_EXCEEDED": (429, "quota_exceeded"),
@@ -51,14 +77,45 @@ GATEWAY_ERRORS = {
     "DEFAULT_4XX": (None, "client_error"),
     "DEFAULT_5XX": (None, "gateway_error"),
 }
+# Only where a Lambda authorizer guards the methods. UNAUTHORIZED is its
+# raise Exception("Unauthorized"); the two 500s are an authorizer that failed or answered
+# something API Gateway cannot use.
+AUTHORIZER_ERRORS = {
+    "UNAUTHORIZED": (401, "unauthorized"),
+    "AUTHORIZER_FAILURE": (500, "authorizer_error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "authorizer_error"),
+}
+KEY_MESSAGE = "send your API key as 'Authorization: Bearer <key>' or in the 'x-api-key' header"
+MESSAGES = {
+    "INVALID_API_KEY": "the API key is not valid for this API",
+    "UNAUTHORIZED": f"no usable API key: {KEY_MESSAGE}, one key per request",
+    "AUTHORIZER_FAILURE": "the API key could not be checked; try again",
+    "AUTHORIZER_CONFIGURATION_ERROR": "the API key could not be checked; try again",
+}
+# RFC 6750 section 3: a 401 names the scheme the client should use.
+CHALLENGE = {"UNAUTHORIZED": "Bearer"}
 
 
-def _error_template(code: str, message: str | None = None) -> str:
+def openai_error_type(status: int | None, kind: str) -> str:
+    """OpenAI's error ``type`` for a status (its SDKs pick the exception class by status and
+    show the type): 401 authentication, 403 permission, 429 rate limit, 5xx server, other 4xx
+    invalid request."""
+    if status is None:
+        return "server_error" if kind == "DEFAULT_5XX" else "invalid_request_error"
+    if status >= 500:
+        return "server_error"
+    return {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}.get(
+        status, "invalid_request_error"
+    )
+
+
+def _error_template(code: str, error_type: str, message: str | None = None) -> str:
     """A gateway response template: a fixed ``message``, or API Gateway's own (its
     ``messageString`` is already a quoted JSON string)."""
+    error = {"code": code, "message": message, "type": error_type, "param": None}
     if message is not None:
-        return json.dumps({"error": {"code": code, "message": message}})
-    body = json.dumps({"error": {"code": code, "message": "MESSAGE"}})
+        return json.dumps({"error": error})
+    body = json.dumps({"error": {**error, "message": "MESSAGE"}})
     return body.replace('"MESSAGE"', "$context.error.messageString")
 
 
@@ -71,12 +128,17 @@ def _routes(spec: dict[str, Any]) -> str:
     )
 
 
-def gateway_responses(spec: dict[str, Any], *, iam_auth: bool = False) -> dict[str, Any]:
+def gateway_responses(
+    spec: dict[str, Any], *, iam_auth: bool = False, authorizer: bool = False
+) -> dict[str, Any]:
     # API Gateway says "Missing Authentication Token" for an unknown path, which reads like a
     # key problem; without IAM auth the answer can say what is really wrong. With IAM auth the
     # same response type also means "not signed", so it stays 403 and names both causes.
-    errors = dict(GATEWAY_ERRORS)
-    messages = {"MISSING_AUTHENTICATION_TOKEN": f"no such route; this API serves {_routes(spec)}"}
+    errors = {**GATEWAY_ERRORS, **(AUTHORIZER_ERRORS if authorizer else {})}
+    messages = {
+        **MESSAGES,
+        "MISSING_AUTHENTICATION_TOKEN": f"no such route; this API serves {_routes(spec)}",
+    }
     if iam_auth:
         errors["MISSING_AUTHENTICATION_TOKEN"] = (403, "forbidden")
         messages["MISSING_AUTHENTICATION_TOKEN"] = (
@@ -85,9 +147,13 @@ def gateway_responses(spec: dict[str, Any], *, iam_auth: bool = False) -> dict[s
         )
     responses = {}
     for kind, (status, code) in errors.items():
+        headers = {"gatewayresponse.header.Cache-Control": "'no-store'"}
+        if kind in CHALLENGE:
+            headers["gatewayresponse.header.WWW-Authenticate"] = f"'{CHALLENGE[kind]}'"
+        template = _error_template(code, openai_error_type(status, kind), messages.get(kind))
         response: dict[str, Any] = {
-            "responseParameters": {"gatewayresponse.header.Cache-Control": "'no-store'"},
-            "responseTemplates": {"application/json": _error_template(code, messages.get(kind))},
+            "responseParameters": headers,
+            "responseTemplates": {"application/json": template},
         }
         if status is not None:
             response["statusCode"] = str(status)
@@ -117,6 +183,24 @@ def _gateway_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _authorizer_scheme(authorizer_uri: str) -> dict[str, Any]:
+    """The REQUEST authorizer as an OpenAPI security scheme (x-amazon-apigateway-authorizer,
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/
+    api-gateway-swagger-extensions-authorizer.html). No ``identitySource``: see the module
+    docstring. API Gateway invokes the function through its resource policy (no credentials)."""
+    return {
+        "type": "apiKey",
+        "name": AUTHORIZATION_HEADER,
+        "in": "header",
+        "x-amazon-apigateway-authtype": "custom",
+        "x-amazon-apigateway-authorizer": {
+            "type": "request",
+            "authorizerUri": authorizer_uri,
+            "authorizerResultTtlInSeconds": 0,
+        },
+    }
+
+
 def api_gateway_definition(
     spec: dict[str, Any],
     *,
@@ -124,22 +208,37 @@ def api_gateway_definition(
     api_key_required: bool,
     title: str,
     iam_auth: bool = False,
+    authorizer_uri: str | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document with API Gateway extensions (a RestApi body, once JSON-encoded).
 
     ``iam_auth`` makes every method require a SigV4 signature (``x-amazon-apigateway-auth``
-    ``AWS_IAM``); it can be combined with the API key, which then only meters usage.
+    ``AWS_IAM``); it can be combined with the API key, which then only meters usage and is read
+    from ``x-api-key``. Without IAM auth, a required key comes through the Lambda authorizer at
+    ``authorizer_uri`` (its invoke ARN), which takes it from ``Authorization: Bearer`` or
+    ``x-api-key``.
     """
+    authorizer = api_key_required and not iam_auth
+    if authorizer and not authorizer_uri:
+        raise ValueError("API keys without IAM auth need the authorizer's invoke ARN")
     doc = copy.deepcopy(spec)
     doc["info"]["title"] = title
-    doc["x-amazon-apigateway-api-key-source"] = "HEADER"
+    doc["x-amazon-apigateway-api-key-source"] = "AUTHORIZER" if authorizer else "HEADER"
+    doc["x-amazon-apigateway-binary-media-types"] = list(BINARY_MEDIA_TYPES)
     doc["x-amazon-apigateway-request-validators"] = {
         "params": {"validateRequestBody": False, "validateRequestParameters": True},
     }
-    doc.setdefault("components", {})["securitySchemes"] = {
+    schemes: dict[str, Any] = {
         API_KEY_SCHEME: {"type": "apiKey", "name": API_KEY_HEADER, "in": "header"},
     }
-    security = [{API_KEY_SCHEME: []}] if api_key_required else []
+    # One requirement naming both schemes: in OpenAPI all schemes of one requirement object
+    # must be satisfied, and API Gateway gives the method the authorizer and apiKeyRequired.
+    requirement: dict[str, list] = {API_KEY_SCHEME: []}
+    if authorizer:
+        schemes[AUTHORIZER_SCHEME] = _authorizer_scheme(str(authorizer_uri))
+        requirement = {AUTHORIZER_SCHEME: [], API_KEY_SCHEME: []}
+    doc.setdefault("components", {})["securitySchemes"] = schemes
+    security = [requirement] if api_key_required else []
     for operations in doc["paths"].values():
         for operation in operations.values():
             operation["x-amazon-apigateway-integration"] = _integration(invoke_arn)
@@ -156,5 +255,7 @@ def api_gateway_definition(
         if iam_auth:
             for operation in operations.values():
                 operation["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
-    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(spec, iam_auth=iam_auth)
+    doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(
+        spec, iam_auth=iam_auth, authorizer=authorizer
+    )
     return doc

@@ -4,7 +4,15 @@ It reads the definition infra deploys (``api_gateway.definition``) and does what
 does with it, before the real ``lambda_handler`` sees a proxy event:
 - routes and methods from the document (``x-amazon-apigateway-any-method`` included); anything
   else is the ``MISSING_AUTHENTICATION_TOKEN`` gateway response;
-- API keys in ``x-api-key`` when the operation's security asks for one (``INVALID_API_KEY``);
+- the operation's security: a Lambda authorizer (the real ``service.authorizer.handler``) called
+  with a REQUEST authorizer event [8] - ``Exception("Unauthorized")`` is ``UNAUTHORIZED`` (401),
+  any other failure or an answer that is not a valid authorizer output [9] is
+  ``AUTHORIZER_CONFIGURATION_ERROR`` (500), a policy that does not allow the method is
+  ``ACCESS_DENIED`` (403) [10] - then the API key, from ``x-api-key`` or the authorizer's
+  ``usageIdentifierKey`` per the API's key source [11], checked against the stage's keys
+  (``INVALID_API_KEY``, 403);
+- bodies whose ``Content-Type`` is one of the API's binary media types reach the Lambda
+  base64-encoded with ``isBase64Encoded: true`` [12];
 - the request validators the operation names: required query parameters present and not blank
   (``BAD_REQUEST_PARAMETERS``), bodies against the method's JSON schema for the request's content
   type, skipped when no content type matches (``BAD_REQUEST_BODY``) [1];
@@ -35,12 +43,29 @@ It also answers ``GET /health`` and ``GET /openapi.yaml``, which exist only loca
 [7] API Gateway's known issues for REST APIs: customizing the 413 REQUEST_TOO_LARGE gateway
     response is not supported, https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
     (read as quoted in https://zenn.dev/august/articles/67c76de854cb6d; English text unverified)
+[8] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html
+[9] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-output.html
+    (principalId and policyDocument required; context values are strings, numbers or booleans).
+    Which response type a failed authorizer gets is not documented per case; answers seen from
+    REST APIs: a function error or malformed output is 500 with ``x-amzn-ErrorType:
+    AuthorizerConfigurationException``, hence ``AUTHORIZER_CONFIGURATION_ERROR``.
+[10] https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+    (ACCESS_DENIED: "access is denied by a custom or Amazon Cognito authorizer"); a matching Deny
+    wins over an Allow, and no matching Allow is a denial, as in IAM policy evaluation
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+[11] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-key-source.html
+[12] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings-workflow.html
+    ("Binary data | A binary data type | Set with matching media types" passes as binary, which
+    a Lambda proxy integration receives base64-encoded);
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+    (``*`` covers several media types).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import re
@@ -57,6 +82,7 @@ from urllib.parse import parse_qsl, urlsplit
 from api_gateway import definition
 from devstack.background import BackgroundHTTPServer
 from devstack.request_schema import validation_errors
+from service import authorizer as key_authorizer
 
 OPENAPI_PATH = definition.OPENAPI_PATH
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # [2]
@@ -64,15 +90,20 @@ LAMBDA_MAX_REQUEST = 6 * 1024 * 1024  # [3] the invocation payload: the event's 
 LAMBDA_MAX_RESPONSE = 6 * 1024 * 1024  # [3]
 CLIENT_TIMEOUT_SECONDS = 10.0  # a client that sends nothing for this long is cut off
 LOCAL_ONLY = {"/health", "/openapi.yaml"}
+# What stands for this API's execute-api ARN (arn:aws:execute-api:{region}:{account}:{api-id})
+# in the methodArn a local authorizer is given; the stage is "local", as in requestContext.
+LOCAL_API_ARN = "arn:aws:execute-api:local:000000000000:local"
+LOCAL_STAGE = "local"
+AUTHORIZER_TIMEOUT_SECONDS = 3.0  # the context's remaining time; infra gives the function 3 s
 Handler = Callable[[dict, object], dict]
 
 
 class LambdaContext:
     """The parts of the Lambda context object the handler uses."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float, function_name: str = "imagegen-local") -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self.function_name = "imagegen-local"
+        self.function_name = function_name
         self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
@@ -94,17 +125,17 @@ def to_event(
     body: bytes,
     source_ip: str,
     resource: str | None = None,
+    *,
+    binary: bool = False,
 ) -> dict:
-    """Build the API Gateway REST proxy event for one HTTP request."""
+    """Build the API Gateway REST proxy event for one HTTP request; a ``binary`` body (its
+    content type is one of the API's binary media types [12]) is always base64-encoded."""
     url = urlsplit(target)
     pairs = parse_qsl(url.query, keep_blank_values=True)
     multi: dict[str, list[str]] = {}
     for key, value in pairs:
         multi.setdefault(key, []).append(value)
-    try:
-        text, is_b64 = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, is_b64 = base64.b64encode(body).decode(), True
+    text, is_b64 = _event_body(body, binary)
     return {
         "resource": resource or url.path,
         "path": url.path,
@@ -115,15 +146,40 @@ def to_event(
         "multiValueQueryStringParameters": multi or None,
         "pathParameters": None,
         "stageVariables": None,
-        "body": text if body else None,
+        "body": text,
         "isBase64Encoded": is_b64,
         "requestContext": {
             "requestId": str(uuid.uuid4()),
-            "stage": "local",
+            "stage": LOCAL_STAGE,
             "httpMethod": method,
-            "path": f"/local{url.path}",
+            "path": f"/{LOCAL_STAGE}{url.path}",
             "identity": {"sourceIp": source_ip},
         },
+    }
+
+
+def _event_body(body: bytes, binary: bool) -> tuple[str | None, bool]:
+    """The event's ``body`` and ``isBase64Encoded``: text as it is, binary media types and bytes
+    that are not UTF-8 base64-encoded."""
+    if not body:
+        return None, False
+    if not binary:
+        with contextlib.suppress(UnicodeDecodeError):
+            return body.decode("utf-8"), False
+    return base64.b64encode(body).decode(), True
+
+
+def authorizer_event(proxy_event: dict) -> dict:
+    """The REQUEST authorizer event for a request [8]: its proxy event without the body, plus
+    ``type`` and the ``methodArn`` of the method called."""
+    event = {k: v for k, v in proxy_event.items() if k not in ("body", "isBase64Encoded")}
+    path, method = proxy_event["path"], proxy_event["httpMethod"]
+    context = proxy_event["requestContext"]
+    return {
+        "type": "REQUEST",
+        "methodArn": f"{LOCAL_API_ARN}/{context['stage']}/{method}{path}",
+        **event,
+        "requestContext": {**context, "resourcePath": proxy_event["resource"]},
     }
 
 
@@ -137,11 +193,21 @@ def invocation_payload(event: dict) -> bytes:
 class ApiDefinition:
     """The deployed API document, asked the questions API Gateway asks of it."""
 
-    def __init__(self, doc: dict[str, Any], api_keys: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        api_keys: tuple[str, ...],
+        authorizer: Handler = key_authorizer.handler,
+    ) -> None:
+        """``authorizer`` is the function behind the document's Lambda authorizer, if any."""
         self.doc = doc
         self.api_keys = api_keys
+        self.authorizer = authorizer
         self.responses = doc.get("x-amazon-apigateway-gateway-responses", {})
         self.validators = doc.get("x-amazon-apigateway-request-validators", {})
+        self.schemes = doc.get("components", {}).get("securitySchemes", {})
+        self.key_source = doc.get("x-amazon-apigateway-api-key-source", "HEADER")
+        self.binary_media_types = doc.get("x-amazon-apigateway-binary-media-types", [])
 
     def operation(self, path: str, method: str) -> tuple[str, dict]:
         """The resource and operation for ``method path``, or the 'no such route' refusal."""
@@ -154,12 +220,54 @@ class ApiDefinition:
                 return path, found
         raise GatewayRefusal("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
 
-    def check_api_key(self, operation: dict, headers: dict[str, str]) -> None:
-        if not operation.get("security") or not self.api_keys:
-            return
-        given = _header(headers, definition.API_KEY_HEADER) or ""
-        if not any(hmac.compare_digest(given.encode(), k.encode()) for k in self.api_keys):
-            raise GatewayRefusal("INVALID_API_KEY", "Forbidden")
+    def authorize(self, operation: dict, event: dict) -> dict | None:
+        """Run the operation's security for the proxy ``event``: its Lambda authorizer, then its
+        API key [8]-[11]. Returns what the Lambda sees as ``requestContext.authorizer``."""
+        names = {name for requirement in operation.get("security") or [] for name in requirement}
+        schemes = [self.schemes.get(name, {}) for name in sorted(names)]
+        found = None
+        if any("x-amazon-apigateway-authorizer" in scheme for scheme in schemes):
+            found = self._run_authorizer(authorizer_event(event))
+        if any(_is_api_key(scheme) for scheme in schemes):
+            if self.key_source == "AUTHORIZER":
+                given = (found or {}).get("usageIdentifierKey") or ""
+            else:
+                given = _header(event["headers"], definition.API_KEY_HEADER) or ""
+            if not any(hmac.compare_digest(given.encode(), k.encode()) for k in self.api_keys):
+                raise GatewayRefusal("INVALID_API_KEY", "Forbidden")
+        if found is None:
+            return None
+        return {"principalId": found["principalId"], **(found.get("context") or {})}
+
+    def _run_authorizer(self, event: dict) -> dict:
+        """The authorizer's output for ``event`` if its policy allows the method [9][10]."""
+        try:
+            output = self.authorizer(
+                event, LambdaContext(AUTHORIZER_TIMEOUT_SECONDS, "imagegen-local-authorizer")
+            )
+        except Exception as exc:
+            if str(exc) == key_authorizer.UNAUTHORIZED:
+                raise GatewayRefusal("UNAUTHORIZED", "Unauthorized") from None
+            raise GatewayRefusal("AUTHORIZER_CONFIGURATION_ERROR", "null") from None
+        statements = _authorizer_statements(output)
+        if statements is None:
+            raise GatewayRefusal("AUTHORIZER_CONFIGURATION_ERROR", "null")
+        effects = {s["Effect"] for s in statements if _applies(s, event["methodArn"])}
+        if "Deny" in effects:
+            raise GatewayRefusal(
+                "ACCESS_DENIED",
+                "User is not authorized to access this resource with an explicit deny",
+            )
+        if "Allow" not in effects:
+            raise GatewayRefusal("ACCESS_DENIED", "User is not authorized to access this resource")
+        return output
+
+    def is_binary(self, headers: dict[str, str]) -> bool:
+        """The request's media type is one of the API's binary media types [12]."""
+        media = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        return bool(media) and any(
+            _wildcard(pattern.lower()).fullmatch(media) for pattern in self.binary_media_types
+        )
 
     def validate(self, operation: dict, query: list[tuple[str, str]], headers, body: bytes):
         validator = self.validators.get(operation.get("x-amazon-apigateway-request-validator"))
@@ -210,7 +318,8 @@ class ApiDefinition:
         where API Gateway ignores the definition [7]."""
         if refusal.kind in _NOT_CUSTOMIZABLE:
             return {}
-        family = "DEFAULT_5XX" if (refusal.status or 400) >= 500 else "DEFAULT_4XX"
+        status = refusal.status or _DEFAULT_STATUS.get(refusal.kind, 400)
+        family = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
         return self.responses.get(refusal.kind) or self.responses.get(family, {})
 
 
@@ -218,6 +327,10 @@ class ApiDefinition:
 _DEFAULT_STATUS = {
     "MISSING_AUTHENTICATION_TOKEN": 403,
     "INVALID_API_KEY": 403,
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "AUTHORIZER_FAILURE": 500,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500,
     "BAD_REQUEST_PARAMETERS": 400,
     "BAD_REQUEST_BODY": 400,
     "REQUEST_TOO_LARGE": 413,
@@ -236,6 +349,63 @@ def _header(headers: dict[str, str], name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+def _is_api_key(scheme: dict) -> bool:
+    """The scheme that makes a method require an API key (not an authorizer's scheme)."""
+    return (
+        scheme.get("type") == "apiKey"
+        and "x-amazon-apigateway-authorizer" not in scheme
+        and str(scheme.get("name", "")).lower() == definition.API_KEY_HEADER
+    )
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """``*`` matches any run of characters, ``?`` one; nothing else is special (IAM's and
+    binaryMediaTypes' wildcards)."""
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.DOTALL,
+    )
+
+
+def _authorizer_statements(output: Any) -> list[dict] | None:
+    """The policy statements of a valid authorizer output [9], else None."""
+    if not isinstance(output, dict) or not isinstance(output.get("principalId"), str):
+        return None
+    context = output.get("context") or {}
+    if not isinstance(context, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in context.values()
+    ):
+        return None
+    key = output.get("usageIdentifierKey")
+    policy = output.get("policyDocument")
+    if (key is not None and not isinstance(key, str)) or not isinstance(policy, dict):
+        return None
+    statements = policy.get("Statement")
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list) or not all(
+        isinstance(s, dict) and s.get("Effect") in ("Allow", "Deny") for s in statements
+    ):
+        return None
+    return statements
+
+
+def _applies(statement: dict, method_arn: str) -> bool:
+    """The statement covers ``execute-api:Invoke`` on ``method_arn`` (actions compare without
+    case, resources with case, both with wildcards)."""
+
+    def listed(value: Any) -> list[str]:
+        values = value if isinstance(value, list) else [value]
+        return [v for v in values if isinstance(v, str)]
+
+    action = any(
+        _wildcard(a.lower()).fullmatch("execute-api:invoke")
+        for a in listed(statement.get("Action"))
+    )
+    return action and any(
+        _wildcard(r).fullmatch(method_arn) for r in listed(statement.get("Resource"))
+    )
 
 
 def _proxy_response(result: Any) -> tuple[int, bytes, dict[str, str]]:
@@ -270,9 +440,11 @@ class GatewayServer(BackgroundHTTPServer):
         timeout_seconds: float = 29.0,
         api_keys: tuple[str, ...] = (),
         client_timeout_seconds: float = CLIENT_TIMEOUT_SECONDS,
+        authorizer: Handler = key_authorizer.handler,
     ) -> None:
         """``timeout_seconds`` is the Lambda's own timeout; the integration's comes from the
-        definition."""
+        definition. With ``api_keys`` every method goes through ``authorizer`` (the deployed
+        one unless a test swaps it) and needs one of the keys, as a stage with API keys does."""
         self.handler = handler
         self.health = health
         self.timeout_seconds = timeout_seconds
@@ -283,8 +455,10 @@ class GatewayServer(BackgroundHTTPServer):
                 invoke_arn="local",
                 api_key_required=bool(api_keys),
                 title="imagegen-local",
+                authorizer_uri="local",
             ),
             tuple(api_keys),
+            authorizer,
         )
         self._lambdas = ThreadPoolExecutor(64, thread_name_prefix="lambda")
         super().__init__(host, port)
@@ -403,15 +577,26 @@ class GatewayServer(BackgroundHTTPServer):
                             return
                     resource, operation = gateway.api.operation(url.path, self.command)
                     headers = dict(self.headers.items())
-                    gateway.api.check_api_key(operation, headers)
+                    source_ip = self.client_address[0]
+                    bare = to_event(self.command, self.path, headers, b"", source_ip, resource)
+                    bare["requestContext"]["requestId"] = request_id
+                    authorized = gateway.api.authorize(operation, bare)
                     body = self._read_body()
                     body_read = True
                     query = parse_qsl(url.query, keep_blank_values=True)
                     gateway.api.validate(operation, query, headers, body)
                     event = to_event(
-                        self.command, self.path, headers, body, self.client_address[0], resource
+                        self.command,
+                        self.path,
+                        headers,
+                        body,
+                        source_ip,
+                        resource,
+                        binary=gateway.api.is_binary(headers),
                     )
                     event["requestContext"]["requestId"] = request_id
+                    if authorized is not None:
+                        event["requestContext"]["authorizer"] = authorized
                     self._send(*gateway.invoke(operation, event))
                 except GatewayRefusal as refusal:
                     if not body_read:  # an unread body must not be parsed as a next request

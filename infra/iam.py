@@ -116,6 +116,22 @@ def lambda_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def authorizer_policy(*, log_group_arn: str) -> dict:
+    """The API-key authorizer reads nothing and calls nothing (API Gateway checks the key it
+    returns): it may only write its own log group."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{log_group_arn}:*"],
+            }
+        ],
+    }
+
+
 def api_gateway_logs_policy(partition: str, region: str, account_id: str) -> dict:
     """What API Gateway's account-wide logging role needs: the actions of AWS's managed
     AmazonAPIGatewayPushToCloudWatchLogs policy, on this account's log groups in this region."""

@@ -5,6 +5,11 @@ least-privilege Lambda running the ``service`` package; an API Gateway REST API 
 ``openapi.yaml`` with validation, throttling, access logs and API keys or IAM authorization. A
 second environment is a new stack file, not new code.
 
+With API keys, a small Lambda authorizer (``service.authorizer``, same archive) lets clients send
+the key as ``Authorization: Bearer <key>`` or ``x-api-key``; the RestApi's key source is
+AUTHORIZER, so API Gateway still checks the key the authorizer hands it against the usage plan
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-key-source.html).
+
 What ``protect`` keeps (bucket, key, log groups) has generated names, so a stack can be destroyed
 and brought up again beside what it retained; the bucket's public-access block, TLS-only policy,
 encryption, lifecycle and ownership controls are retained with it, so a retained bucket stays
@@ -23,13 +28,17 @@ import pulumi_random as random
 from api_gateway import definition
 from infra import iam
 from infra.access_log import access_log_format
-from infra.package import HANDLER, service_archive
+from infra.package import AUTHORIZER_HANDLER, HANDLER, service_archive
 from infra.settings import ImageApiSettings
 
 KEY_PREFIX = "images/"
 # Input images clients POST straight to S3 (POST /uploads); apart from KEY_PREFIX, so the role's
 # grants and the lifecycle can tell generated images from uploads.
 UPLOAD_PREFIX = "uploads/"
+# The authorizer only reads two headers: the smallest memory (and CPU) Lambda offers is plenty,
+# and a short timeout bounds what a stuck invocation adds to a request.
+AUTHORIZER_MEMORY_MB = 128
+AUTHORIZER_TIMEOUT_SECONDS = 3
 
 
 class ImageApi(pulumi.ComponentResource):
@@ -65,6 +74,9 @@ class ImageApi(pulumi.ComponentResource):
             f"{name}-function-logs", retention_in_days=settings.log_retention_days, opts=keep
         )
         self._function(name, child, identity)
+        self.authorizer = None
+        if settings.authorization != "iam":
+            self._authorizer(name, child, keep)
         self._api(name, child, keep)
 
         self.register_outputs(
@@ -74,6 +86,7 @@ class ImageApi(pulumi.ComponentResource):
                 "bucket_name": self.bucket.bucket,
                 "function_name": self.function.name,
                 "function_log_group": self.log_group.name,
+                "authorizer_name": self.authorizer.name if self.authorizer else None,
                 "access_log_group": self.access_log_group.name,
                 "api_key": self.api_key.value if self.api_key else None,
                 "invoke_policy_arn": self.invoke_policy.arn if self.invoke_policy else None,
@@ -227,18 +240,67 @@ class ImageApi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role_policy]),
         )
 
+    def _authorizer(
+        self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions
+    ) -> None:
+        """The API-key authorizer: its own log group (kept like the function's), a role that
+        may only write there, and the function. API Gateway's permission to invoke it is made
+        with the API, whose ARN it names."""
+        s = self.settings
+        self.authorizer_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-authorizer-logs", retention_in_days=s.log_retention_days, opts=keep
+        )
+        self.authorizer_role = aws.iam.Role(
+            f"{name}-authorizer-role",
+            assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
+            opts=child,
+        )
+        self.authorizer_role_policy = aws.iam.RolePolicy(
+            f"{name}-authorizer-policy",
+            role=self.authorizer_role.id,
+            policy=self.authorizer_log_group.arn.apply(
+                lambda arn: json.dumps(iam.authorizer_policy(log_group_arn=arn))
+            ),
+            opts=child,
+        )
+        self.authorizer = aws.lambda_.Function(
+            f"{name}-authorizer",
+            name=f"{name}-authorizer",
+            description="imagegen: API key from Authorization: Bearer or x-api-key",
+            runtime="python3.13",
+            architectures=["arm64"],
+            handler=AUTHORIZER_HANDLER,
+            code=service_archive(),
+            role=self.authorizer_role.arn,
+            memory_size=AUTHORIZER_MEMORY_MB,
+            timeout=AUTHORIZER_TIMEOUT_SECONDS,
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.authorizer_log_group.name,
+                "application_log_level": "WARN",
+                "system_log_level": "WARN",
+            },
+            # Its role grants no X-Ray writes, so it sends no segments of its own.
+            tracing_config={"mode": "PassThrough"},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.authorizer_log_group, self.authorizer_role_policy]
+            ),
+        )
+
     def _api(self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions) -> None:
         s = self.settings
         spec = definition.load()
         iam_auth = s.authorization == "iam"
-        body = self.function.invoke_arn.apply(
-            lambda arn: json.dumps(
+        authorizer_arn = self.authorizer.invoke_arn if self.authorizer else None
+        body = pulumi.Output.all(self.function.invoke_arn, authorizer_arn).apply(
+            lambda arns: json.dumps(
                 definition.api_gateway_definition(
                     spec,
-                    invoke_arn=arn,
+                    invoke_arn=arns[0],
                     api_key_required=not iam_auth,
                     iam_auth=iam_auth,
                     title=name,
+                    authorizer_uri=arns[1],
                 ),
                 sort_keys=True,
             )
@@ -247,7 +309,10 @@ class ImageApi(pulumi.ComponentResource):
             f"{name}-api",
             name=name,
             body=body,
-            api_key_source="HEADER",
+            # Both also in the body; set here too so the arguments agree with it (pulumi-aws:
+            # an argument that differs from the OpenAPI value overrides it).
+            api_key_source="AUTHORIZER" if self.authorizer else "HEADER",
+            binary_media_types=list(definition.BINARY_MEDIA_TYPES),
             endpoint_configuration={"types": "REGIONAL"},
             # A construct the importer ignores or rejects fails the deploy instead of vanishing.
             fail_on_warnings=True,
@@ -309,6 +374,20 @@ class ImageApi(pulumi.ComponentResource):
             source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/{s.stack}/*/*"),
             opts=child,
         )
+        self.authorizer_permission = None
+        if self.authorizer:
+            # API Gateway invokes an authorizer as .../{api-id}/authorizers/{authorizer-id}; the
+            # body import creates the authorizer, so its id is not known here: any of this API's
+            # (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+            # configure-api-gateway-lambda-authorization.html).
+            self.authorizer_permission = aws.lambda_.Permission(
+                f"{name}-authorize-from-api",
+                action="lambda:InvokeFunction",
+                function=self.authorizer.name,
+                principal="apigateway.amazonaws.com",
+                source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/authorizers/*"),
+                opts=child,
+            )
         self.api_base_url = self.stage.invoke_url
         self.api_url = self.stage.invoke_url.apply(lambda url: f"{url}/images")
 

@@ -15,6 +15,8 @@ from infra.settings import ROOT
 SERVICE_DIR = ROOT / "service"
 INCLUDED_SUFFIXES = {".py", ".json"}
 HANDLER = "service.handler.lambda_handler"
+# The API-key authorizer ships in the same archive: one build, one set of files to review.
+AUTHORIZER_HANDLER = "service.authorizer.handler"
 
 
 def service_files() -> list[Path]:

@@ -1,5 +1,6 @@
 """The local gateway refuses what API Gateway refuses, over real HTTP and raw sockets."""
 
+import base64
 import copy
 import json
 import socket
@@ -18,6 +19,7 @@ from devstack.gateway import (
     invocation_payload,
 )
 from devstack.stack import LocalStack
+from service import authorizer as key_authorizer
 from tests.conftest import http
 
 
@@ -67,18 +69,249 @@ def test_a_missing_or_blank_required_parameter_is_refused_by_the_gateway(stack, 
     assert error(raw) == {
         "code": "invalid_field",
         "message": "Missing required request parameters: [key]",
+        "type": "invalid_request_error",
+        "param": None,
     }
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}, {"X-Api-Key": "k-12"}])
-def test_a_stage_with_api_keys_refuses_requests_without_the_key(keyed_stack, headers):
+UNAUTHORIZED = {
+    "code": "unauthorized",
+    "message": "no usable API key: send your API key as 'Authorization: Bearer <key>' or in"
+    " the 'x-api-key' header, one key per request",
+    "type": "authentication_error",
+    "param": None,
+}
+INVALID_KEY = {
+    "code": "forbidden",
+    "message": "the API key is not valid for this API",
+    "type": "permission_error",
+    "param": None,
+}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic k-123"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer k-123", "x-api-key": "k-999"},
+    ],
+    ids=["no-key", "other-scheme", "no-token", "two-different-keys"],
+)
+def test_a_request_without_one_usable_key_is_a_401_saying_how_to_send_it(keyed_stack, headers):
+    """The authorizer's Exception("Unauthorized") is API Gateway's UNAUTHORIZED response."""
+    status, answer_headers, raw = http("GET", f"{keyed_stack.url}/models", headers=headers)
+    assert (status, error(raw)) == (401, UNAUTHORIZED)
+    assert answer_headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-api-key": "wrong"}, {"X-Api-Key": "k-12"}, {"Authorization": "Bearer k-1234"}],
+    ids=["x-api-key", "prefix-of-a-key", "bearer"],
+)
+def test_a_key_that_is_not_the_stages_is_a_403(keyed_stack, headers):
     status, _, raw = http("GET", f"{keyed_stack.url}/models", headers=headers)
-    assert (status, error(raw)) == (403, {"code": "forbidden", "message": "Forbidden"})
+    assert (status, error(raw)) == (403, INVALID_KEY)
 
 
-def test_a_stage_with_api_keys_serves_the_right_key(keyed_stack):
-    status, _, _ = http("GET", f"{keyed_stack.url}/models", headers={"x-api-key": "k-123"})
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "k-123"},
+        {"Authorization": "Bearer k-123"},
+        {"authorization": "bearer k-123"},
+        {"Authorization": "Bearer k-123", "X-API-Key": "k-123"},
+    ],
+    ids=["x-api-key", "bearer", "lowercase-bearer", "both-headers-same-key"],
+)
+def test_a_stage_with_api_keys_serves_the_right_key_in_either_header(keyed_stack, headers):
+    status, _, _ = http("GET", f"{keyed_stack.url}/models", headers=headers)
     assert status == 200
+
+
+def test_openai_sdks_read_the_gateways_refusals(keyed_stack):
+    """The OpenAI SDK raises by status and reads ``error.type``/``code``/``param``."""
+    openai = pytest.importorskip("openai")
+    wrong = openai.OpenAI(api_key="k-999", base_url=keyed_stack.url, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        wrong.models.list()
+    assert (denied.value.type, denied.value.code, denied.value.param) == (
+        "permission_error",
+        "forbidden",
+        None,
+    )
+    assert "not valid for this API" in denied.value.message
+    two_keys = openai.OpenAI(
+        api_key="k-123",
+        base_url=keyed_stack.url,
+        max_retries=0,
+        default_headers={"x-api-key": "k-999"},
+    )
+    with pytest.raises(openai.AuthenticationError) as unauthorized:
+        two_keys.models.list()
+    assert (unauthorized.value.type, unauthorized.value.code) == (
+        "authentication_error",
+        "unauthorized",
+    )
+
+
+def recording_server(answers: list, **options) -> GatewayServer:
+    """A gateway whose Lambda records each event it is given and answers 200."""
+
+    def handler(event, context):
+        answers.append(event)
+        return {"statusCode": 200, "body": ""}
+
+    return GatewayServer(handler, dict, **options).start()
+
+
+def test_the_authorizer_gets_a_request_event_and_the_lambda_its_principal():
+    seen: list[dict] = []
+    asked: list[dict] = []
+
+    def authorizer(event, context):
+        asked.append(event)
+        return key_authorizer.handler(event, context)
+
+    server = recording_server(seen, api_keys=("k-123",), authorizer=authorizer)
+    try:
+        url = f"{server.url}/images/url?key=images/a.png"
+        status, _, _ = http("GET", url, headers={"Authorization": "Bearer k-123"})
+    finally:
+        server.stop()
+    assert status == 200
+    (event,) = asked
+    assert event["type"] == "REQUEST" and event["httpMethod"] == "GET"
+    assert event["methodArn"].endswith("/local/GET/images/url")
+    assert (event["resource"], event["path"]) == ("/images/url", "/images/url")
+    assert event["queryStringParameters"] == {"key": "images/a.png"}
+    assert "body" not in event  # a REQUEST authorizer never sees the body
+    (proxy,) = seen
+    principal = key_authorizer.principal_id("k-123")
+    assert proxy["requestContext"]["authorizer"] == {
+        "principalId": principal,
+        "keySource": "authorization",
+    }
+
+
+def test_a_stage_key_checked_after_the_authorizer_is_the_one_it_returns():
+    """Key source AUTHORIZER: ``usageIdentifierKey`` is what counts, not the headers."""
+
+    def authorizer(event, context):
+        return {**key_authorizer.handler(event, context), "usageIdentifierKey": "k-123"}
+
+    seen: list[dict] = []
+    server = recording_server(seen, api_keys=("k-123",), authorizer=authorizer)
+    try:
+        status, _, _ = http("GET", f"{server.url}/models", headers={"x-api-key": "not-a-key"})
+    finally:
+        server.stop()
+    assert status == 200 and len(seen) == 1
+
+
+def allow(event, effect="Allow", resource=None, **extra):
+    return {
+        "principalId": "p",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": effect,
+                    "Resource": resource or event["methodArn"],
+                }
+            ],
+        },
+        "usageIdentifierKey": "k-123",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "status", "code"),
+    [
+        (lambda e, c: 1 / 0, 500, "authorizer_error"),
+        (lambda e, c: {"principalId": "p"}, 500, "authorizer_error"),
+        (lambda e, c: allow(e, context={"nested": {"a": 1}}), 500, "authorizer_error"),
+        (lambda e, c: allow(e, effect="Maybe"), 500, "authorizer_error"),
+        (lambda e, c: allow(e, effect="Deny"), 403, "forbidden"),
+        (lambda e, c: allow(e, resource=e["methodArn"] + "/other"), 403, "forbidden"),
+        (lambda e, c: allow(e, resource="arn:aws:execute-api:local:*/GET/*"), 200, None),
+        (lambda e, c: allow(e, usageIdentifierKey="k-999"), 403, "forbidden"),
+        (lambda e, c: allow(e, usageIdentifierKey=None), 403, "forbidden"),
+    ],
+    ids=[
+        "function-error",
+        "no-policy",
+        "context-not-flat",
+        "unknown-effect",
+        "explicit-deny",
+        "no-allow-for-the-method",
+        "wildcard-allow",
+        "key-not-the-stages",
+        "no-key",
+    ],
+)
+def test_what_the_authorizer_answers_decides_like_api_gateway(authorizer, status, code):
+    seen: list[dict] = []
+    server = recording_server(seen, api_keys=("k-123",), authorizer=authorizer)
+    try:
+        answer, headers, raw = http("GET", f"{server.url}/models")
+    finally:
+        server.stop()
+    assert answer == status
+    if code is not None:
+        assert error(raw)["code"] == code and seen == []
+        assert headers["Content-Type"] == "application/json"
+
+
+FORM = (
+    b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+    b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\xff\xfe\r\n--XyZ--\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=XyZ", "Multipart/Form-Data;boundary=XyZ"]
+)
+def test_a_multipart_body_reaches_the_lambda_base64_encoded_and_byte_exact(content_type):
+    seen: list[dict] = []
+    server = recording_server(seen)
+    try:
+        status, _, _ = http(
+            "POST", f"{server.url}/images/edits", FORM, {"Content-Type": content_type}
+        )
+    finally:
+        server.stop()
+    assert status == 200
+    (event,) = seen
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == FORM
+
+
+def test_a_text_multipart_body_is_still_base64_and_json_stays_text():
+    """Binary media types go by Content-Type, not by whether the bytes happen to be UTF-8."""
+    seen: list[dict] = []
+    text_form = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n--XyZ--\r\n'
+    )
+    server = recording_server(seen)
+    try:
+        multipart = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+        http("POST", f"{server.url}/images/edits", text_form, multipart)
+        http(
+            "POST",
+            f"{server.url}/images",
+            b'{"prompt": "a fox"}',
+            {"Content-Type": "application/json"},
+        )
+    finally:
+        server.stop()
+    form, json_event = seen
+    assert (form["isBase64Encoded"], base64.b64decode(form["body"])) == (True, text_form)
+    assert (json_event["isBase64Encoded"], json_event["body"]) == (False, '{"prompt": "a fox"}')
 
 
 def test_a_chunked_body_is_decoded(stack):
@@ -139,7 +372,12 @@ def test_a_failed_or_malformed_lambda_answer_is_a_502(answer):
         server.stop()
     assert (status, error(raw)) == (
         502,
-        {"code": "gateway_error", "message": "Internal server error"},
+        {
+            "code": "gateway_error",
+            "message": "Internal server error",
+            "type": "server_error",
+            "param": None,
+        },
     )
 
 

@@ -65,8 +65,14 @@ class StackRun:
         return found
 
     @property
+    def function(self) -> Resource:
+        """The service's function; an API-key stack also has the authorizer's."""
+        return self.named(f"imagegen-{self.stack}-function")
+
+    @property
     def policy(self) -> dict:
-        return json.loads(self.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+        """The service function's role policy (the authorizer's role has its own)."""
+        return json.loads(self.named(f"imagegen-{self.stack}-function-policy").inputs["policy"])
 
     @property
     def body(self) -> dict:

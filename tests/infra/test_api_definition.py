@@ -104,7 +104,7 @@ def test_security_schemes_are_api_keys(run: StackRun):
 
 
 def test_the_lambda_permission_admits_every_route_api_gateway_invokes_it_for(run: StackRun):
-    source_arn = run.one("aws:lambda/permission:Permission").inputs["sourceArn"]
+    source_arn = run.named(f"imagegen-{run.stack}-invoke-from-api").inputs["sourceArn"]
     api = f"arn:aws:execute-api:{run.region}:{ACCOUNT}:api123"
     routes = [
         f"{api}/{run.stack}/{verb}{path}"
@@ -146,3 +146,91 @@ def test_with_iam_an_unsigned_request_is_403_not_a_missing_route(iam_prod: Stack
     assert missing_token(iam_prod)["statusCode"] == "403"
     assert "SigV4" in missing_token(iam_prod)["responseTemplates"]["application/json"]
     assert missing_token(prod)["statusCode"] == "404"
+
+
+def test_every_method_requires_the_key_authorizer_and_the_key(run: StackRun):
+    """Bearer or x-api-key: the authorizer finds the key, API Gateway checks it (key source
+    AUTHORIZER), so no method may skip either."""
+    for path, method, operation in operations(run.body):
+        assert operation["security"] == [{"api_key_authorizer": [], "api_key": []}], (path, method)
+    assert run.body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
+    assert run.one(REST_API).inputs["apiKeySource"] == "AUTHORIZER"
+
+
+def test_the_authorizer_scheme_calls_the_stacks_authorizer_on_every_request(run: StackRun):
+    scheme = run.body["components"]["securitySchemes"]["api_key_authorizer"]
+    assert scheme["x-amazon-apigateway-authtype"] == "custom"
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert authorizer["authorizerUri"].endswith(
+        f":function:imagegen-{run.stack}-authorizer/invocations"
+    )
+    # Not cached, and no identity source: one would make API Gateway answer 401 without calling
+    # the authorizer whenever that one header is missing, though the other may carry the key.
+    assert authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer
+
+
+def test_multipart_bodies_reach_the_lambda_as_binary(run: StackRun, iam_prod: StackRun):
+    for stack in (run, iam_prod):
+        assert stack.body["x-amazon-apigateway-binary-media-types"] == ["multipart/form-data"]
+        assert stack.one(REST_API).inputs["binaryMediaTypes"] == ["multipart/form-data"]
+
+
+def test_api_gateway_may_invoke_the_authorizer_for_this_api_only(run: StackRun):
+    permission = run.named(f"imagegen-{run.stack}-authorize-from-api").inputs
+    assert permission["function"] == run.named(f"imagegen-{run.stack}-authorizer").inputs["name"]
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    api = f"arn:aws:execute-api:{run.region}:{ACCOUNT}:api123"
+    assert fnmatch.fnmatchcase(f"{api}/authorizers/abc123", permission["sourceArn"])
+    assert not fnmatch.fnmatchcase(f"{api[:-3]}xyz/authorizers/abc123", permission["sourceArn"])
+    assert not fnmatch.fnmatchcase(f"{api}/{run.stack}/GET/models", permission["sourceArn"])
+
+
+def rendered(response: dict, message: str = "API Gateway's message") -> dict:
+    """A gateway response's JSON body, with ``$context.error.messageString`` substituted."""
+    template = response["responseTemplates"]["application/json"]
+    return json.loads(template.replace("$context.error.messageString", json.dumps(message)))
+
+
+def test_every_gateway_response_is_an_openai_error_too(run: StackRun, iam_prod: StackRun):
+    """``{"error": {code, message, type, param}}``: the service's fields and OpenAI's, with
+    OpenAI's type for the status, so OpenAI SDKs read API Gateway's refusals too."""
+    expected = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+    for stack in (run, iam_prod):
+        for kind, response in stack.body["x-amazon-apigateway-gateway-responses"].items():
+            error = rendered(response)["error"]
+            assert set(error) == {"code", "message", "type", "param"}, kind
+            assert error["param"] is None
+            status = int(response.get("statusCode", 500 if kind == "DEFAULT_5XX" else 400))
+            family = "server_error" if status >= 500 else "invalid_request_error"
+            assert error["type"] == expected.get(status, family), kind
+
+
+def test_key_refusals_say_how_to_send_the_key(run: StackRun):
+    responses = run.body["x-amazon-apigateway-gateway-responses"]
+    unauthorized = responses["UNAUTHORIZED"]
+    assert unauthorized["statusCode"] == "401"
+    assert unauthorized["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] == (
+        "'Bearer'"
+    )
+    message = rendered(unauthorized)["error"]["message"]
+    assert "Authorization: Bearer <key>" in message and "x-api-key" in message
+    invalid = rendered(responses["INVALID_API_KEY"])["error"]
+    assert (responses["INVALID_API_KEY"]["statusCode"], invalid["code"]) == ("403", "forbidden")
+    assert invalid["message"] == "the API key is not valid for this API"
+    for kind in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        assert responses[kind]["statusCode"] == "500"
+    assert responses["ACCESS_DENIED"]["statusCode"] == "403"
+
+
+def test_iam_authorization_has_no_key_authorizer(iam_prod: StackRun):
+    assert iam_prod.body["x-amazon-apigateway-api-key-source"] == "HEADER"
+    assert "api_key_authorizer" not in iam_prod.body["components"]["securitySchemes"]
+    assert "UNAUTHORIZED" not in iam_prod.body["x-amazon-apigateway-gateway-responses"]
+    names = {r.name for r in iam_prod.resources}
+    assert not {n for n in names if "authoriz" in n}, names
+    assert [f.name for f in iam_prod.of_type("aws:lambda/function:Function")] == [
+        "imagegen-prod-function"
+    ]

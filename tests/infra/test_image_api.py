@@ -1,9 +1,11 @@
 """What ``ImageApi`` leaves behind and owns: retained data, the account-wide role, ARNs."""
 
+import importlib
 import json
 
 import pytest
 
+from infra.package import AUTHORIZER_HANDLER
 from infra.settings import schema_defaults
 from tests.infra.conftest import AUTONAMED, StackRun, run_program, stack_config
 
@@ -101,3 +103,43 @@ def test_every_arn_is_in_the_providers_partition(owner: StackRun):
     strings += list(walk_strings(owner.outputs))
     assert any(s.startswith("arn:aws-us-gov:") for s in strings)
     assert [s for s in strings if "arn:aws:" in s] == []
+
+
+def test_the_key_authorizer_is_a_small_function_from_the_services_archive(run: StackRun):
+    authorizer = run.named(f"imagegen-{run.stack}-authorizer").inputs
+    assert authorizer["handler"] == AUTHORIZER_HANDLER == "service.authorizer.handler"
+    module, function = AUTHORIZER_HANDLER.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), function))
+    assert (authorizer["runtime"], authorizer["architectures"]) == ("python3.13", ["arm64"])
+    assert authorizer["memorySize"] == 128 and authorizer["timeout"] <= 3
+    assert set(authorizer["code"].assets) == set(run.function.inputs["code"].assets)
+    log_group = run.named(f"imagegen-{run.stack}-authorizer-logs")
+    assert authorizer["loggingConfig"]["logGroup"] == log_group.inputs["name"]
+    function_logs = run.named(f"imagegen-{run.stack}-function-logs")
+    assert log_group.inputs["retentionInDays"] == function_logs.inputs["retentionInDays"]
+
+
+def test_the_key_authorizers_role_may_only_write_its_own_logs(run: StackRun):
+    role = run.named(f"imagegen-{run.stack}-authorizer-role")
+    authorizer = run.named(f"imagegen-{run.stack}-authorizer").inputs
+    assert authorizer["role"].endswith(f":role/{role.inputs['name']}")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    policy = run.named(f"imagegen-{run.stack}-authorizer-policy")
+    assert policy.inputs["role"] == role.id
+    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+    log_group = run.named(f"imagegen-{run.stack}-authorizer-logs").inputs["name"]
+    assert statement == {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [f"arn:aws:logs:{run.region}:123456789012:log-group:{log_group}:*"],
+    }
+    assert {r.name for r in run.of_type(ROLE)} == {
+        f"imagegen-{run.stack}-function-role",
+        f"imagegen-{run.stack}-authorizer-role",
+    }
+
+
+def test_an_iam_stack_has_no_key_authorizer(owner: StackRun):
+    assert [r.name for r in owner.resources if "authorizer" in r.name] == []

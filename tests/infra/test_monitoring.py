@@ -34,7 +34,7 @@ def test_api_5xx_is_watched_on_this_apis_stage(run: StackRun):
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_lambda_errors_and_throttles_are_watched(run: StackRun, metric):
     alarm = alarms(run)[("AWS/Lambda", metric)]
-    function = run.one("aws:lambda/function:Function").inputs["name"]
+    function = run.function.inputs["name"]
     assert alarm["dimensions"] == {"FunctionName": function}
     assert alarm["threshold"] == 1
 

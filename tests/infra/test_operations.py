@@ -13,7 +13,6 @@ from service.catalogue import default_catalogue
 from service.config import Settings
 from tests.infra.conftest import ACCOUNT, StackRun, run_program, stack_config
 
-FUNCTION = "aws:lambda/function:Function"
 US = ("us-east-1", "us-east-2", "us-west-2")
 CATALOGUE = default_catalogue()
 # IAM's quota for all inline policies of a role, in characters without whitespace.
@@ -26,7 +25,7 @@ def grants(run: StackRun) -> set[str]:
 
 
 def allowed_operations(run: StackRun) -> list[str]:
-    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    variables = run.function.inputs["environment"]["variables"]
     return variables["IMAGEGEN_ALLOWED_OPERATIONS"].split(",")
 
 
@@ -87,7 +86,7 @@ def test_image_to_image_in_us_west_2_gets_the_model_in_region_only():
 
 
 def test_the_grant_is_the_models_and_the_services_target_for_each_operation(run):
-    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    variables = run.function.inputs["environment"]["variables"]
     models = {
         f"arn:aws:bedrock:{run.region}::foundation-model/{CATALOGUE.find(name).id}"
         for name in variables["IMAGEGEN_ALLOWED_MODELS"].split(",")
@@ -97,7 +96,7 @@ def test_the_grant_is_the_models_and_the_services_target_for_each_operation(run)
 
 
 def test_the_service_accepts_the_environment_the_stack_gives_it(run):
-    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    variables = run.function.inputs["environment"]["variables"]
     settings = Settings.from_env({**variables, "AWS_REGION": run.region}, CATALOGUE)
     assert settings.allowed_operations == tuple(allowed_operations(run))
     assert (settings.key_prefix, settings.upload_prefix) == ("images/", "uploads/")
@@ -147,7 +146,7 @@ def test_a_region_without_operations_turns_editing_off_and_grants_none(monkeypat
     run = run_program("dev", config("eu-west-1", **only_canvas))
     assert warnings == [] and allowed_operations(run) == ["none"]
     assert grants(run) == {"arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-canvas-v1:0"}
-    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    variables = run.function.inputs["environment"]["variables"]
     settings = Settings.from_env({**variables, "AWS_REGION": run.region}, CATALOGUE)
     assert settings.allowed_operations == ()
 
@@ -165,6 +164,6 @@ def test_none_turns_editing_off_and_stands_alone():
 def test_the_role_policy_fits_iams_quota_with_room_to_grow(dev):
     """Every operation in three regions is the largest grant; a role's inline policies may hold
     10,240 characters, whitespace not counted."""
-    policy = dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+    policy = dev.named("imagegen-dev-function-policy").inputs["policy"]
     size = len("".join(policy.split()))
     assert size < ROLE_POLICY_QUOTA * 0.75, size

@@ -49,7 +49,6 @@ from service.errors import StorageFailed
 from service.storage import ImageStore, StoredObject, new_key
 from tests.infra.conftest import ACCOUNT, StackRun, stack_config
 
-FUNCTION = "aws:lambda/function:Function"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 24
 STORED = "images/2025/01/01/0123456789abcdef0123456789abcdef.png"  # generated earlier
 UPLOADED = "uploads/2025/01/01/0123456789abcdef0123456789abcdef.png"  # posted by a client
@@ -64,7 +63,7 @@ class AsRole:
 
 
 def lambda_environment(dev: StackRun) -> dict[str, str]:
-    return dict(dev.one(FUNCTION).inputs["environment"]["variables"])
+    return dict(dev.function.inputs["environment"]["variables"])
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def document(dev: StackRun) -> dict:
     pulumi.runtime.set_all_config(stack_config("dev"))
     settings = ImageApiSettings.from_config(pulumi.Config("imagegen"), "dev", dev.region)
     assert not settings.kms_encryption and not settings.tracing  # no KMS or X-Ray grants in dev
-    function = dev.one(FUNCTION).inputs
+    function = dev.function.inputs
     bucket = function["environment"]["variables"]["IMAGEGEN_BUCKET"]
     log_group = function["loggingConfig"]["logGroup"]
     return iam.lambda_policy(

@@ -5,7 +5,6 @@ import pytest
 from infra.settings import LAMBDA_LOG_LEVELS, LOG_RETENTION_DAYS, MAX_URL_EXPIRY_SECONDS
 from tests.infra.conftest import run_program, stack_config
 
-FUNCTION = "aws:lambda/function:Function"
 # Lambda's application log levels (logging_config.application_log_level).
 LAMBDA_LEVELS = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
 
@@ -24,7 +23,7 @@ def test_url_expiry_beyond_what_the_lambda_role_can_sign_is_refused(seconds):
 
 def test_url_expiry_up_to_an_hour_is_passed_to_the_service():
     run = run_program("dev", dev_with(urlExpirySeconds="3600"))
-    assert run.one(FUNCTION).inputs["environment"]["variables"]["IMAGEGEN_URL_EXPIRY_SECONDS"] == (
+    assert run.function.inputs["environment"]["variables"]["IMAGEGEN_URL_EXPIRY_SECONDS"] == (
         "3600"
     )
 
@@ -57,7 +56,7 @@ def test_a_log_level_the_service_does_not_know_is_refused(level):
     ],
 )
 def test_the_log_level_maps_to_lambdas_own_level_names(level, lambda_level):
-    function = run_program("dev", dev_with(logLevel=level)).one(FUNCTION).inputs
+    function = run_program("dev", dev_with(logLevel=level)).function.inputs
     assert function["loggingConfig"]["applicationLogLevel"] == lambda_level
     assert function["environment"]["variables"]["IMAGEGEN_LOG_LEVEL"] == level.upper()
 

@@ -72,6 +72,7 @@ def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
     assert {r.name for r in prod.resources if r.protect} == {
         "imagegen-prod-images",
         "imagegen-prod-function-logs",
+        "imagegen-prod-authorizer-logs",  # who was refused a key: kept like the function's logs
         "imagegen-prod-access-logs",
         "imagegen-prod-images-key",
     }
@@ -129,7 +130,7 @@ def test_xray_only_when_tracing(dev, prod):
         return {s["Sid"] for s in run.policy["Statement"]}
 
     assert "WriteTraces" not in sids(dev) and "WriteTraces" in sids(prod)
-    assert prod.one(FUNCTION).inputs["tracingConfig"]["mode"] == "Active"
+    assert prod.function.inputs["tracingConfig"]["mode"] == "Active"
     assert prod.one("aws:apigateway/stage:Stage").inputs["xrayTracingEnabled"] is True
 
 
@@ -141,7 +142,7 @@ def test_kms_grant_only_with_kms(dev, prod):
 
 
 def test_lambda_runtime_architecture_handler_and_environment(run):
-    function = run.one(FUNCTION).inputs
+    function = run.function.inputs
     assert function["runtime"] in ("python3.12", "python3.13")
     assert function["architectures"] == ["arm64"]
     assert function["handler"] == HANDLER == "service.handler.lambda_handler"
@@ -156,7 +157,7 @@ def test_lambda_runtime_architecture_handler_and_environment(run):
 
 def test_seeded_request_cache_is_on_in_dev_only(dev, prod):
     def flag(run):
-        return run.one(FUNCTION).inputs["environment"]["variables"]["IMAGEGEN_CACHE_SEEDED"]
+        return run.function.inputs["environment"]["variables"]["IMAGEGEN_CACHE_SEEDED"]
 
     assert (flag(dev), flag(prod)) == ("true", "false")
 
@@ -164,15 +165,15 @@ def test_seeded_request_cache_is_on_in_dev_only(dev, prod):
 def test_the_seeded_cache_is_keyed_with_a_generated_stack_secret(dev, prod):
     (password,) = dev.of_type("random:index/randomPassword:RandomPassword")
     assert password.inputs["length"] >= 32
-    assert len(dev.one(FUNCTION).inputs["environment"]["variables"]["IMAGEGEN_CACHE_SECRET"]) >= 32
+    assert len(dev.function.inputs["environment"]["variables"]["IMAGEGEN_CACHE_SECRET"]) >= 32
     assert not prod.of_type("random:index/randomPassword:RandomPassword")
-    assert "IMAGEGEN_CACHE_SECRET" not in prod.one(FUNCTION).inputs["environment"]["variables"]
+    assert "IMAGEGEN_CACHE_SECRET" not in prod.function.inputs["environment"]["variables"]
 
 
 def test_memory_and_concurrency_follow_the_stack(dev, prod):
-    assert dev.one(FUNCTION).inputs["memorySize"] == 512
-    assert prod.one(FUNCTION).inputs["memorySize"] == 1024
-    assert prod.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 20
+    assert dev.function.inputs["memorySize"] == 512
+    assert prod.function.inputs["memorySize"] == 1024
+    assert prod.function.inputs["reservedConcurrentExecutions"] == 20
 
 
 def test_handler_named_in_infra_exists_in_service():
@@ -199,12 +200,16 @@ def test_log_groups_have_retention_per_stack(dev, prod):
             for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")
         }
 
-    assert retention(dev) == {"imagegen-dev-function-logs": 7, "imagegen-dev-access-logs": 7}
+    assert retention(dev) == {
+        "imagegen-dev-function-logs": 7,
+        "imagegen-dev-authorizer-logs": 7,
+        "imagegen-dev-access-logs": 7,
+    }
     assert set(retention(prod).values()) == {90}
 
 
 def test_the_function_logs_to_the_stacks_own_log_group(run):
-    logging = run.one(FUNCTION).inputs["loggingConfig"]
+    logging = run.function.inputs["loggingConfig"]
     assert logging["logGroup"] == run.named(f"imagegen-{run.stack}-function-logs").inputs["name"]
 
 
@@ -224,7 +229,9 @@ def test_stage_has_json_access_logs_and_method_throttling(run):
 def test_every_method_of_every_stack_requires_an_api_key_with_a_quota(dev, prod, stack, quota):
     run = {"dev": dev, "prod": prod}[stack]
     securities = [op["security"] for ops in run.body["paths"].values() for op in ops.values()]
-    assert securities and all(s == [{"api_key": []}] for s in securities)
+    # The key reaches API Gateway through the authorizer (Bearer or x-api-key): both required.
+    both = [{"api_key": [], "api_key_authorizer": []}]
+    assert securities and all(s == both for s in securities)
     plan = run.one("aws:apigateway/usagePlan:UsagePlan").inputs
     assert plan["quotaSettings"] == {"limit": quota, "period": "DAY"}
     key = run.one("aws:apigateway/usagePlanKey:UsagePlanKey").inputs
@@ -267,7 +274,7 @@ def test_deployment_is_retriggered_when_the_api_definition_changes(run):
 
 
 def test_lambda_permission_is_scoped_to_this_apis_stage(run):
-    permission = run.one("aws:lambda/permission:Permission").inputs
+    permission = run.named(f"imagegen-{run.stack}-invoke-from-api").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["sourceArn"] == (
         f"arn:aws:execute-api:{run.region}:123456789012:api123/{run.stack}/*/*"
