@@ -114,9 +114,10 @@ def _print_serving(url: str, settings: list[str], keys: bool) -> None:
         flush=True,
     )
     if keys:
-        print("  API keys required: send one in the x-api-key header", flush=True)
+        print("  API keys required: send one in x-api-key or Authorization: Bearer KEY", flush=True)
     if settings:
         print(f"  settings from the environment: {', '.join(settings)}", flush=True)
+    print(f"  openai:  OpenAI SDKs and clients take the base URL {url}/v1", flush=True)
     print("Bedrock is emulated: images are labelled stand-ins. Ctrl-C stops.", flush=True)
 
 
@@ -444,7 +445,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY",
-        help="require this x-api-key, like a stage with API keys; repeat for several "
+        help="require this key (x-api-key or Authorization: Bearer), like a stage with API keys;"
+        " repeat for several "
         "(default: none; $IMAGEGEN_API_KEY is not read)",
     )
     serve.set_defaults(func=_serve, parser=serve)
@@ -604,7 +606,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _explain(exc: ApiError) -> str:
     """The API's error, with a hint where the fix is on our side of the call."""
-    if exc.status == 403 and not isinstance(exc, UploadError):
+    if exc.status in (401, 403) and not isinstance(exc, UploadError):
         return f"{exc} (check --api-key or {API_KEY_VARIABLE})"
     return str(exc)
 

@@ -47,8 +47,8 @@ class LocalStack:
     ) -> None:
         """``separate_process`` runs S3 and the emulator in a child process (faster under load;
         ``s3`` and ``bedrock`` are then None and faults are injected over HTTP). With
-        ``api_keys`` the gateway requires one of them in ``x-api-key``, as a stage with API keys
-        does."""
+        ``api_keys`` the gateway requires one of them in ``x-api-key`` or ``Authorization:
+        Bearer``, through the key authorizer, as a stage with API keys does."""
         self.host, self.port = host, port
         self.region = region
         self.extra_env = dict(env or {})

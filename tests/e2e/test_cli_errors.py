@@ -108,12 +108,15 @@ def test_a_slow_api_is_a_timeout_not_unreachable():
     assert_one_line_error(result, f"timeout: no answer from {api.url} within 0.5 s (--timeout)")
 
 
-def test_a_forbidden_answer_hints_at_the_api_key():
+def test_a_missing_or_wrong_key_hints_at_the_api_key():
     with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}, api_keys=("right",)) as stack:
         wrong = imagegen("models", "--api", stack.url, "--api-key", "wrong")
+        missing = imagegen("models", "--api", stack.url, env=clean_env())
         right = imagegen("models", "--api", stack.url, env=clean_env(IMAGEGEN_API_KEY="right"))
     assert_one_line_error(wrong, "403 forbidden: ")
-    assert wrong.stderr.rstrip().endswith("(check --api-key or IMAGEGEN_API_KEY)")
+    assert_one_line_error(missing, "401 unauthorized: ")
+    for refused in (wrong, missing):
+        assert refused.stderr.rstrip().endswith("(check --api-key or IMAGEGEN_API_KEY)")
     assert right.returncode == 0, right.stderr
 
 

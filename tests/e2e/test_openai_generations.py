@@ -152,3 +152,41 @@ def test_open_webui_generation_request_replayed_exactly(api):
     assert status == 200
     (item,) = json.loads(raw)["data"]
     assert decoded(item["b64_json"]).format == "PNG"
+
+
+@pytest.fixture(scope="module")
+def keyed():
+    with LocalStack(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}, api_keys=("sk-right",)) as running:
+        yield running
+
+
+def test_the_api_key_as_a_bearer_token_is_accepted_and_checked(keyed):
+    def sdk(key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{keyed.url}/v1", api_key=key, max_retries=0)
+
+    with sdk("sk-right") as right:
+        assert right.models.list().data[0].id == "stable-image-core"
+        assert right.images.generate(prompt="a fox").data[0].b64_json
+    with sdk("sk-wrong") as wrong, pytest.raises(openai.PermissionDeniedError) as caught:
+        wrong.models.list()
+    assert caught.value.body["type"] == "permission_error"
+    # A client whose proxy or settings replaced the bearer token with another scheme.
+    with (
+        openai.OpenAI(
+            base_url=f"{keyed.url}/v1",
+            api_key="sk-right",
+            default_headers={"Authorization": "Basic c2stcmlnaHQ="},
+            max_retries=0,
+        ) as other,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        other.images.generate(prompt="a fox")
+    assert (caught.value.body["code"], caught.value.body["type"]) == (
+        "unauthorized",
+        "authentication_error",
+    )
+
+
+def test_x_api_key_works_on_the_openai_routes_too(keyed):
+    status, _, raw = http("GET", f"{keyed.url}/v1/models", headers={"x-api-key": "sk-right"})
+    assert status == 200 and json.loads(raw)["object"] == "list"
