@@ -234,3 +234,22 @@ def test_iam_authorization_has_no_key_authorizer(iam_prod: StackRun):
     assert [f.name for f in iam_prod.of_type("aws:lambda/function:Function")] == [
         "imagegen-prod-function"
     ]
+
+
+def test_the_openai_compatible_routes_are_deployed_to_the_lambda(run: StackRun):
+    """`<api>/v1` serves OpenAI clients: the same function behind each route, the key required."""
+    function = run.function.inputs["name"]
+    for path, method in (
+        ("/v1/images/generations", "post"),
+        ("/v1/images/edits", "post"),
+        ("/v1/models", "get"),
+    ):
+        operation = run.body["paths"][path][method]
+        assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+        assert (
+            f":function:{function}/invocations"
+            in (operation["x-amazon-apigateway-integration"]["uri"])
+        )
+        assert operation["security"] == [{"api_key_authorizer": [], "api_key": []}]
+    edits = run.body["paths"]["/v1/images/edits"]["post"]["requestBody"]["content"]
+    assert list(edits) == ["multipart/form-data"]
