@@ -77,7 +77,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from api_gateway import definition
 from devstack.background import BackgroundHTTPServer
@@ -127,6 +127,7 @@ def to_event(
     resource: str | None = None,
     *,
     binary: bool = False,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict:
     """Build the API Gateway REST proxy event for one HTTP request; a ``binary`` body (its
     content type is one of the API's binary media types [12]) is always base64-encoded."""
@@ -136,6 +137,7 @@ def to_event(
     for key, value in pairs:
         multi.setdefault(key, []).append(value)
     text, is_b64 = _event_body(body, binary)
+    headers = {**headers, **_forwarded(headers, source_ip)}
     return {
         "resource": resource or url.path,
         "path": url.path,
@@ -144,7 +146,7 @@ def to_event(
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
         "multiValueQueryStringParameters": multi or None,
-        "pathParameters": None,
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "body": text,
         "isBase64Encoded": is_b64,
@@ -152,10 +154,37 @@ def to_event(
             "requestId": str(uuid.uuid4()),
             "stage": LOCAL_STAGE,
             "httpMethod": method,
-            "path": f"/{LOCAL_STAGE}{url.path}",
+            # The local API is served at the root, not under /<stage>/ as an execute-api URL.
+            "path": url.path,
             "identity": {"sourceIp": source_ip},
         },
     }
+
+
+def _forwarded(headers: dict[str, str], source_ip: str) -> dict[str, str]:
+    """The X-Forwarded-* headers API Gateway adds to what a Lambda proxy integration receives
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html)."""
+    earlier = _header(headers, "x-forwarded-for")
+    return {
+        "X-Forwarded-For": f"{earlier}, {source_ip}" if earlier else source_ip,
+        "X-Forwarded-Proto": "http",
+    }
+
+
+def _match(resource: str, path: str) -> dict[str, str] | None:
+    """The path parameters if ``path`` is an instance of ``resource``, else None."""
+    templates, parts = resource.split("/"), path.split("/")
+    if len(templates) != len(parts):
+        return None
+    parameters = {}
+    for template, part in zip(templates, parts, strict=True):
+        if template.startswith("{") and template.endswith("}"):
+            if not part:
+                return None
+            parameters[template[1:-1]] = unquote(part)
+        elif template != part:
+            return None
+    return parameters
 
 
 def _event_body(body: bytes, binary: bool) -> tuple[str | None, bool]:
@@ -209,15 +238,18 @@ class ApiDefinition:
         self.key_source = doc.get("x-amazon-apigateway-api-key-source", "HEADER")
         self.binary_media_types = doc.get("x-amazon-apigateway-binary-media-types", [])
 
-    def operation(self, path: str, method: str) -> tuple[str, dict]:
-        """The resource and operation for ``method path``, or the 'no such route' refusal."""
-        operations = self.doc["paths"].get(path)
-        if operations is not None:
+    def operation(self, path: str, method: str) -> tuple[str, dict, dict[str, str] | None]:
+        """The resource, operation and path parameters for ``method path`` (``/jobs/{id}``
+        matches one non-empty segment), or the 'no such route' refusal."""
+        for resource, operations in self.doc["paths"].items():
+            parameters = _match(resource, path)
+            if parameters is None:
+                continue
             found = operations.get(method.lower()) or operations.get(
                 "x-amazon-apigateway-any-method"
             )
             if found is not None:
-                return path, found
+                return resource, found, parameters or None
         raise GatewayRefusal("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
 
     def authorize(self, operation: dict, event: dict) -> dict | None:
@@ -575,10 +607,18 @@ class GatewayServer(BackgroundHTTPServer):
                         body_read = True
                         if self._local(url.path):
                             return
-                    resource, operation = gateway.api.operation(url.path, self.command)
+                    resource, operation, parameters = gateway.api.operation(url.path, self.command)
                     headers = dict(self.headers.items())
                     source_ip = self.client_address[0]
-                    bare = to_event(self.command, self.path, headers, b"", source_ip, resource)
+                    bare = to_event(
+                        self.command,
+                        self.path,
+                        headers,
+                        b"",
+                        source_ip,
+                        resource,
+                        path_parameters=parameters,
+                    )
                     bare["requestContext"]["requestId"] = request_id
                     authorized = gateway.api.authorize(operation, bare)
                     body = self._read_body()
@@ -593,6 +633,7 @@ class GatewayServer(BackgroundHTTPServer):
                         source_ip,
                         resource,
                         binary=gateway.api.is_binary(headers),
+                        path_parameters=parameters,
                     )
                     event["requestContext"]["requestId"] = request_id
                     if authorized is not None:

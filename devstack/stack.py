@@ -10,6 +10,7 @@ kept in its own mapping: several stacks can run in one process without touching 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping
 from functools import partial
@@ -19,13 +20,19 @@ import boto3
 from devstack.backing import BackingProcess
 from devstack.bedrock_emulator import BedrockEmulatorServer
 from devstack.gateway import GatewayServer
+from devstack.job_runner import WORKER_TIMEOUT_SECONDS, QueuePoller
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
-from service import config
+from devstack.sqs_server import SqsServer
+from service import config, worker
 from service.bootstrap import build_generator
 from service.flow import Generator
 from service.handler import handle
 
 LOCAL_REGION = "us-west-2"
+JOB_WORKERS = 4  # concurrent job deliveries, as a mapping's concurrency would allow
+# Receives before SQS moves a job's message to the dead-letter queue: the second delivery of a
+# job whose worker crashed ends it failed, so only deliveries that fail before that get there.
+MAX_RECEIVE_COUNT = 3
 
 
 class LocalStack:
@@ -62,6 +69,8 @@ class LocalStack:
         self.backing = BackingProcess(**options) if separate_process else None
         self.s3 = None if separate_process else S3Server()
         self.bedrock = None if separate_process else BedrockEmulatorServer(**options)
+        self.sqs = SqsServer()
+        self.pollers: list[QueuePoller] = []
         self.gateway: GatewayServer | None = None
         self.generator: Generator | None = None
         self.env: dict[str, str] = {}
@@ -114,7 +123,7 @@ class LocalStack:
             raise
 
     def _start(self) -> LocalStack:
-        for part in (self.backing, self.s3, self.bedrock):
+        for part in (self.backing, self.s3, self.bedrock, self.sqs):
             if part is not None:
                 part.start()
         self.env = {
@@ -124,6 +133,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.region,  # Lambda sets both; boto3 reads this one
             "AWS_ENDPOINT_URL_S3": self.s3_url,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_url,
+            "AWS_ENDPOINT_URL_SQS": self.sqs.url,
             # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
             config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
             config.CACHE_SECRET: secrets.token_hex(32),  # deployed, a stack secret
@@ -135,7 +145,14 @@ class LocalStack:
             else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         )
         self.s3_client().create_bucket(Bucket=self.bucket, **location)
+        queues = self._create_queues()
         self.generator = build_generator(self.env)  # fails fast on bad configuration
+        run = partial(worker.handle, service=self.generator)
+        sqs = self.sqs_client()
+        self.pollers = [
+            QueuePoller(sqs, url, arn, self.region, run, workers).start()
+            for (url, arn), workers in zip(queues, (JOB_WORKERS, 1), strict=True)
+        ]
         handler = partial(handle, generator=lambda: self.generator)
         self.gateway = GatewayServer(
             handler,
@@ -147,10 +164,40 @@ class LocalStack:
         ).start()
         return self
 
+    def sqs_client(self):
+        return boto3.client(
+            "sqs",
+            region_name=self.region,
+            endpoint_url=self.sqs.url,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+    def _create_queues(self) -> list[tuple[str, str]]:
+        """The jobs queue and its dead-letter queue, as infra creates them; their URLs go to
+        the service, as deployed, unless the environment names others."""
+        sqs, name = self.sqs_client(), f"imagegen-local-jobs-{secrets.token_hex(4)}"
+        dead_url = sqs.create_queue(QueueName=f"{name}-dead-letters")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+        attributes = {
+            "VisibilityTimeout": str(int(WORKER_TIMEOUT_SECONDS)),
+            "RedrivePolicy": json.dumps(redrive),
+        }
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.env.setdefault(config.JOBS_QUEUE_URL, url)
+        self.env.setdefault(config.JOBS_DEAD_LETTER_ARN, dead_arn)
+        return [(url, arn), (dead_url, dead_arn)]
+
     def stop(self) -> None:
-        """Stop the emulator first (a hung model call ends at once), then the gateway (which
-        waits for requests in flight), S3, and the model threads."""
-        for part in (self.bedrock, self.backing, self.gateway, self.s3):
+        """Stop the emulator first (a hung model call ends at once), then the job pollers and
+        the gateway (which wait for work in flight), S3, SQS, and the model threads."""
+        for part in (self.bedrock, self.backing, *self.pollers, self.gateway, self.s3, self.sqs):
             if part is not None:
                 part.stop()
         if self.generator is not None:

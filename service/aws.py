@@ -86,3 +86,12 @@ def s3(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):
             max_pool_connections=POOL_SIZE,
         ),
     )
+
+
+def sqs(aws: boto3.session.Session, settings: Settings, env: Mapping[str, str]):
+    """SQS for handing jobs to their worker; ``AWS_ENDPOINT_URL_SQS`` for the local stack."""
+    return aws.client(
+        "sqs",
+        endpoint_url=_endpoint(env, "AWS_ENDPOINT_URL_SQS"),
+        config=Config(connect_timeout=2, read_timeout=10, retries=_S3_RETRIES),
+    )

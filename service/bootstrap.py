@@ -15,7 +15,9 @@ from service import aws, logs
 from service.catalogue import default_catalogue
 from service.config import Settings
 from service.flow import Generator
-from service.storage import ImageStore
+from service.job_queue import JobQueue
+from service.jobs import JobStore
+from service.storage import ImageStore, utcnow
 
 
 def build_generator(env: Mapping[str, str]) -> Generator:
@@ -24,8 +26,17 @@ def build_generator(env: Mapping[str, str]) -> Generator:
     settings = Settings.from_env(env, catalogue)
     logs.configure(settings.log_level)
     session = aws.session(settings, env)
-    store = ImageStore(aws.s3(session, settings, env), settings.bucket, settings.url_expiry_seconds)
-    return Generator(settings, catalogue, aws.BedrockClients(session, env), store)
+    s3 = aws.s3(session, settings, env)
+    store = ImageStore(s3, settings.bucket, settings.url_expiry_seconds)
+    queue = (
+        JobQueue(aws.sqs(session, settings, env), settings.jobs_queue_url)
+        if settings.jobs_queue_url
+        else None
+    )
+    jobs = JobStore(s3, settings.bucket, settings.job_prefix, utcnow)
+    return Generator(
+        settings, catalogue, aws.BedrockClients(session, env), store, jobs=jobs, queue=queue
+    )
 
 
 @lru_cache(maxsize=1)

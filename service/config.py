@@ -6,6 +6,7 @@ rather than generating images into the wrong place.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +29,10 @@ MAX_IMAGES = "IMAGEGEN_MAX_IMAGES"
 RETRY_AFTER_SECONDS = "IMAGEGEN_RETRY_AFTER_SECONDS"
 CACHE_SEEDED = "IMAGEGEN_CACHE_SEEDED"
 CACHE_SECRET = "IMAGEGEN_CACHE_SECRET"
+JOBS_QUEUE_URL = "IMAGEGEN_JOBS_QUEUE_URL"
+JOBS_DEAD_LETTER_ARN = "IMAGEGEN_JOBS_DEAD_LETTER_ARN"
+JOB_PREFIX = "IMAGEGEN_JOB_PREFIX"
+JOB_TIME_LIMIT_SECONDS = "IMAGEGEN_JOB_TIME_LIMIT_SECONDS"
 REGION = "AWS_REGION"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -36,6 +41,8 @@ DEFAULT_TIME_BUDGET_SECONDS = 26.0
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the SigV4 maximum
 DEFAULT_MAX_IMAGES = 4
 MIN_CACHE_SECRET_LENGTH = 32
+# A job's worker is a Lambda with at most 15 minutes; a minute stays for storing and ending it.
+DEFAULT_JOB_TIME_LIMIT_SECONDS = 840.0
 
 
 class ConfigError(Exception):
@@ -58,6 +65,10 @@ class Settings:
     max_images: int
     retry_after_seconds: int
     cache_seeded: bool
+    jobs_queue_url: str  # where asynchronous jobs are sent; empty: jobs are off
+    jobs_dead_letter_arn: str  # the queue whose records end their jobs failed (the worker's)
+    job_prefix: str
+    job_time_limit_seconds: float
     # Keys cached images, so nobody who guesses a prompt and seed can find someone's image.
     cache_secret: bytes = field(default=b"", repr=False)
 
@@ -111,8 +122,11 @@ class Settings:
 
         key_prefix = prefix(KEY_PREFIX, "images/")
         upload_prefix = prefix(UPLOAD_PREFIX, "uploads/")
-        if key_prefix.startswith(upload_prefix) or upload_prefix.startswith(key_prefix):
-            problems.append(f"{KEY_PREFIX} and {UPLOAD_PREFIX} must not contain each other")
+        job_prefix = prefix(JOB_PREFIX, "jobs/")
+        named = {KEY_PREFIX: key_prefix, UPLOAD_PREFIX: upload_prefix, JOB_PREFIX: job_prefix}
+        for first, second in itertools.combinations(named, 2):
+            if named[first].startswith(named[second]) or named[second].startswith(named[first]):
+                problems.append(f"{first} and {second} must not contain each other")
         listed = tuple(x.strip() for x in env.get(ALLOWED_OPERATIONS, "").split(",") if x.strip())
         operations: tuple[str, ...] | None = listed or None
         if listed == (NO_OPERATIONS,):  # editing turned off
@@ -150,6 +164,12 @@ class Settings:
             retry_after_seconds=number(RETRY_AFTER_SECONDS, "5", int, 1, 3600),
             cache_seeded=flag(CACHE_SEEDED, "false"),
             cache_secret=env.get(CACHE_SECRET, "").encode(),
+            jobs_queue_url=env.get(JOBS_QUEUE_URL, "").strip(),
+            jobs_dead_letter_arn=env.get(JOBS_DEAD_LETTER_ARN, "").strip(),
+            job_prefix=job_prefix,
+            job_time_limit_seconds=number(
+                JOB_TIME_LIMIT_SECONDS, str(DEFAULT_JOB_TIME_LIMIT_SECONDS), float, 1, 900
+            ),
         )
         if settings.cache_seeded and len(settings.cache_secret) < MIN_CACHE_SECRET_LENGTH:
             problems.append(

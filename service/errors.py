@@ -166,3 +166,10 @@ class ResponseTooLarge(ImageGenError):
         body = super().to_body()
         body["error"]["images"] = self.images
         return body
+
+
+class WorkerFailed(ImageGenError):
+    """An asynchronous job's worker stopped (crashed or timed out) before ending the job."""
+
+    status_code = 502
+    code = "worker_failed"

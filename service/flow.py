@@ -48,6 +48,8 @@ from service.errors import (
     NotFound,
     StorageFailed,
 )
+from service.job_queue import JobQueue
+from service.jobs import JobStore
 from service.request import EditRequest, ImageRequest
 from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
 from service.validation import parse_request
@@ -189,8 +191,14 @@ class Generator:
         store: ImageStore,
         *,
         clock: Callable[[], datetime] = utcnow,
+        jobs: JobStore | None = None,
+        queue: JobQueue | None = None,
     ) -> None:
+        """``jobs`` and ``queue`` serve asynchronous requests (``service.job_api``): where
+        jobs live, and how they reach their worker (None: this deployment runs no jobs)."""
         self.settings = settings
+        self.jobs = jobs
+        self.queue = queue
         self.catalogue = catalogue
         self.bedrock = bedrock_client_for
         self.store = store
@@ -307,6 +315,9 @@ class Generator:
             len(image.data),
             False,
         )
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def today(self) -> date:
         """The date that decides which models have reached end of life."""

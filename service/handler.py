@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from service import logs
+from service import job_api, logs
 from service.bootstrap import get_generator, prime_for_snapshot
 from service.config import ConfigError
 from service.errors import (
@@ -61,6 +61,7 @@ ROUTES = {
     "/v1/images/generations": "POST",
     "/v1/images/edits": "POST",
     "/v1/models": "GET",
+    "/jobs/{id}": "GET",
 }
 
 
@@ -191,6 +192,17 @@ def parse_form_body(event: dict) -> tuple[bytes, str | None]:
     return data, _header(event, "content-type")
 
 
+def _base_url(event: dict) -> str:
+    """The API's base URL as the client called it: scheme and host from the request, and the
+    stage, which API Gateway puts before the resource path in ``requestContext.path``."""
+    scheme = _header(event, "x-forwarded-proto") or "https"
+    host = _header(event, "host") or ""
+    stage_path = (event.get("requestContext") or {}).get("path") or ""
+    path = event.get("path") or ""
+    prefix = stage_path[: -len(path)] if path and stage_path.endswith(path) else ""
+    return f"{scheme}://{host}{prefix}"
+
+
 def _deadline(generator: Generator, context: Any) -> float:
     budget = generator.settings.time_budget_seconds
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -217,11 +229,17 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
         return _response(200, service.fresh_url(query.get("key")))
     if path == "/uploads":
         return _response(200, service.upload(parse_json_body(event)))
-    if path == "/images/edits":
-        body = parse_json_body(event, MAX_EDIT_BODY_BYTES)
-        return _response(200, service.edit(body, _deadline(service, context)))
-    body = parse_json_body(event)
-    return _response(200, service.generate(body, _deadline(service, context)))
+    if path == "/jobs/{id}":
+        job_id = (event.get("pathParameters") or {}).get("id")
+        return _response(200, job_api.status(service, job_id))
+    editing = path == "/images/edits"
+    body = parse_json_body(event, MAX_EDIT_BODY_BYTES if editing else MAX_BODY_BYTES)
+    if job_api.wants_async(service, body, _header(event, "prefer")):
+        job = job_api.submit(service, "edit" if editing else "generate", body, _base_url(event))
+        headers = {"Location": job["status_url"], "Preference-Applied": "respond-async"}
+        return _response(202, job, headers)
+    run = service.edit if editing else service.generate
+    return _response(200, run(body, _deadline(service, context)))
 
 
 def _openai_route(path: str, event: dict, context: Any, service: Generator) -> dict:

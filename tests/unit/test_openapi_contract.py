@@ -10,6 +10,7 @@ import yaml
 from api_gateway.definition import OPENAPI_PATH
 from service.catalogue import default_catalogue
 from service.edits import COMMON_FIELDS
+from service.job_api import ASYNC_FIELD
 from service.validation import ASPECT_RATIO, FIELDS
 
 SPEC = yaml.safe_load(OPENAPI_PATH.read_text())
@@ -18,7 +19,7 @@ MODELS = default_catalogue().models
 
 
 def test_the_request_schema_lists_exactly_the_services_fields():
-    assert set(REQUEST) == set(FIELDS)
+    assert set(REQUEST) == {*FIELDS, ASYNC_FIELD}
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.alias)
@@ -48,7 +49,7 @@ OPERATIONS = default_catalogue().operations
 
 def test_the_edit_schema_lists_every_operation_field_and_input():
     names = {rule.name for op in OPERATIONS for rule in (*op.fields, *op.inputs)}
-    assert set(EDIT) == names | set(COMMON_FIELDS)
+    assert set(EDIT) == names | {*COMMON_FIELDS, ASYNC_FIELD}
     assert EDIT["operation"]["enum"] == [op.operation for op in OPERATIONS]
 
 
