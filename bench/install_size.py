@@ -24,8 +24,10 @@ NOT_SOURCE = shutil.ignore_patterns(
 )
 # (row label, extras): base first, everything last.
 ROWS = [
-    ("base (service, CLI, REST client)", ""),
+    ("base (CLI, REST client)", ""),
+    ("service (boto3: what the Lambda ships)", "service"),
     ("mcp (MCP server and CLI)", "mcp"),
+    ("mcp,service (MCP server in-process)", "mcp,service"),
     ("local (`make run`)", "local"),
     ("infra (Pulumi program, `make doctor`)", "infra"),
     ("all (`make test`; every user before the split)", "all"),

@@ -1,7 +1,8 @@
 """Command-line pieces shared by ``imagegen`` and ``imagegen-mcp``: one-line usage errors, option
 types that refuse what no option can mean, the version, the service settings read from the
-environment, and the local stack imported only when used. Standard library and ``service`` only
-(the base install), so neither command loads the local stack to parse its options.
+environment, and the local stack imported only when used. Standard library and ``service``'s
+settings and catalogue only (the base install, which has no boto3), so neither command loads the
+local stack or the AWS SDK to parse its options.
 """
 
 from __future__ import annotations

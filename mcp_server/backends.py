@@ -5,6 +5,9 @@ Both backends take the REST request body and return the REST answer, so the MCP 
 code path and the service's validation stays the single source of truth. Only a local file
 given as an edit input travels differently: uploaded to a deployed API (whose Lambda takes at
 most 6 MB per request), inline in-process (no such limit, and no upload left behind in S3).
+
+Only the in-process backend needs boto3 (the 'service' extra): it is imported when that backend
+is built, so the server runs against a deployed API with the 'mcp' extra alone.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import api_client as client
-from service.bootstrap import get_generator
+from devstack.options import extra_needed
 from service.errors import ImageGenError
-from service.flow import Generator
 from service.inputs import MAX_INPUT_BYTES
+
+if TYPE_CHECKING:
+    from service.flow import Generator
+
+SERVICE_INSTALL = 'pip install "imagegen[mcp,service]"'
 
 
 class BackendError(Exception):
@@ -59,12 +66,21 @@ def read_image_file(path: Path) -> bytes:
     return data
 
 
+def environment_generator() -> Callable[[], Generator]:
+    """The service's generator built from the process environment (AWS credentials, region,
+    bucket), as the Lambda builds it. Raises ``MissingExtra`` naming the 'service' extra when
+    boto3 is not installed."""
+    with extra_needed("the in-process service (IMAGEGEN_BUCKET)", "service", SERVICE_INSTALL):
+        from service.bootstrap import get_generator
+    return get_generator
+
+
 class DirectBackend:
     """Calls ``service`` in-process: by default the generator built from the process environment
-    (AWS credentials, region, bucket), or a local stack's."""
+    (``environment_generator``), or a local stack's."""
 
-    def __init__(self, generator: Callable[[], Generator] = get_generator) -> None:
-        self._generator = generator
+    def __init__(self, generator: Callable[[], Generator] | None = None) -> None:
+        self._generator = generator or environment_generator()
 
     def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:

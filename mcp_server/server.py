@@ -42,7 +42,13 @@ from devstack.options import (
     timeout_seconds,
 )
 from mcp_server.arguments import image_input, strict_tool
-from mcp_server.backends import Backend, BackendError, DirectBackend, RemoteBackend
+from mcp_server.backends import (
+    Backend,
+    BackendError,
+    DirectBackend,
+    RemoteBackend,
+    environment_generator,
+)
 from mcp_server.operations import EditTool, description, edit_tools, parameters
 from mcp_server.preview import make_preview
 from service.catalogue import ModelSpec, Range, default_catalogue
@@ -574,9 +580,12 @@ def _configure(parser: Parser, args: Namespace) -> None:
         parser.error(str(exc))
     if args.output_dir and (problem := prepare_output_directory(args.output_dir)):
         parser.error(f"argument --output-dir: {problem}")
-    if not (api or os.environ.get(BUCKET)):  # the lifespan will start a local stack
+    if not api:  # the lifespan will run the service in-process (boto3), or a local stack
         try:
-            local_stack('pip install "imagegen[mcp,local]"')
+            if os.environ.get(BUCKET):
+                environment_generator()
+            else:
+                local_stack('pip install "imagegen[mcp,local]"')
         except MissingExtra as exc:  # refused now, not in every call
             api_help = f"--api URL or {client.API_URL_VARIABLE}"
             parser.exit(1, f"{parser.prog}: {exc}, or use a deployed API ({api_help})\n")

@@ -1,4 +1,5 @@
-"""`pulumi install` finds and installs exactly what the program imports, at pyproject's pins."""
+"""`pulumi install` finds and installs exactly what the program and `make doctor` (which runs in
+the same .venv) import, at pyproject's pins."""
 
 import ast
 import importlib.metadata
@@ -9,7 +10,10 @@ import tomllib
 from infra.settings import ROOT, project
 
 PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^]]*\])?==(\S+)$")  # name[extras]==version
-LOCAL = {"infra", "api_gateway"}
+LOCAL = {"infra", "api_gateway", "preflight", "service", "devstack"}
+# Besides the Pulumi program (infra/ and the API definition it reads): the doctor, whose checks
+# call AWS with boto3 before the first deploy.
+SCANNED = ("infra", "api_gateway", "preflight")
 
 
 def pins(lines: list[str]) -> dict[str, str]:
@@ -30,9 +34,10 @@ def requirements() -> dict[str, str]:
 
 
 def imported_modules() -> set[str]:
-    """Top-level modules the program's own files import (infra/ and the API definition)."""
+    """Top-level modules the program's own files import (infra/ and the API definition), and
+    the doctor's (preflight/)."""
     modules = set()
-    for path in [*(ROOT / "infra").glob("*.py"), *(ROOT / "api_gateway").glob("*.py")]:
+    for path in (path for package in SCANNED for path in (ROOT / package).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.split(".")[0] for alias in node.names}

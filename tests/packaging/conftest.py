@@ -130,13 +130,13 @@ def venvs(
 
 @pytest.fixture
 def base_venv(venvs: dict[str, Future[Venv]]) -> Venv:
-    """``pip install imagegen``: the service, the CLI and the REST client."""
+    """``pip install imagegen``: the CLI and the REST client, no dependencies (no boto3)."""
     return venvs["base"].result()
 
 
 @pytest.fixture
 def mcp_venv(venvs: dict[str, Future[Venv]]) -> Venv:
-    """What an MCP client's one-liner installs to use a deployed API."""
+    """What an MCP client's one-liner installs to use a deployed API (no boto3)."""
     return venvs["mcp"].result()
 
 

@@ -19,7 +19,9 @@ from tests.e2e.stub_api import Answer, images_answer, stub_api
 from tests.mcp.conftest import clean_env
 from tests.packaging.conftest import VERSION, Dist, Venv, registry_command
 
-NOT_FOR_MCP_USERS = {"moto", "pulumi", "pulumi_aws", "pytest", "yaml"}
+# boto3 too: against a deployed API the MCP server and the CLI speak HTTP only.
+NOT_FOR_MCP_USERS = {"boto3", "botocore", "moto", "pulumi", "pulumi_aws", "pytest", "yaml"}
+AWS_SDK = ["boto3==1.44.8", "botocore==1.44.8"]
 # The two ways to start the MCP server: its own command, and the one MCP registry clients run
 # (`imagegen mcp`, from server.json), as (command, the name it gives itself in messages).
 MCP_COMMANDS = pytest.mark.parametrize(
@@ -85,9 +87,30 @@ def test_the_wheel_holds_the_packages_their_data_and_both_commands(dist: Dist):
     assert data <= set(names)
     assert "imagegen = devstack.cli:main" in entry_points
     assert "imagegen-mcp = mcp_server:main" in entry_points
-    assert set(metadata.get_all("Provides-Extra")) == {"mcp", "local", "infra", "dev", "all"}
-    base = [r for r in metadata.get_all("Requires-Dist") if "extra ==" not in r]
-    assert sorted(base) == ["boto3==1.44.8", "botocore==1.44.8"]
+    extras = {"service", "mcp", "local", "infra", "dev", "all"}
+    assert set(metadata.get_all("Provides-Extra")) == extras
+    requires = metadata.get_all("Requires-Dist")
+    assert [r for r in requires if "extra ==" not in r] == []  # the base: standard library only
+
+
+def extra_requirements(dist: Dist, extra: str) -> list[str]:
+    """The requirements ``extra`` adds, as the wheel's metadata lists them."""
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        info = f"imagegen-{VERSION}.dist-info"
+        metadata = Parser().parsestr(wheel.read(f"{info}/METADATA").decode())
+    suffix = f'; extra == "{extra}"'
+    return sorted(
+        r.removesuffix(suffix) for r in metadata.get_all("Requires-Dist") if r.endswith(suffix)
+    )
+
+
+def test_boto3_comes_with_the_service_extra_and_whatever_runs_the_service(dist: Dist):
+    """The 'service' extra is boto3 (what the Lambda ships); the local stack (the service
+    in-process) and `make doctor` (the 'infra' extra) pin the same; the MCP server does not."""
+    assert extra_requirements(dist, "service") == AWS_SDK
+    for extra in ("local", "infra"):
+        assert [r for r in extra_requirements(dist, extra) if r.startswith("boto")] == AWS_SDK
+    assert not [r for r in extra_requirements(dist, "mcp") if r.startswith("boto")]
 
 
 def test_the_sdist_holds_the_project_file_and_the_readme(dist: Dist):
@@ -98,10 +121,33 @@ def test_the_sdist_holds_the_project_file_and_the_readme(dist: Dist):
     assert {f"{top}/pyproject.toml", f"{top}/README.md", f"{top}/PKG-INFO"} <= names
 
 
-def test_the_base_install_has_the_cli_and_boto3_only(base_venv: Venv, tmp_path: Path):
-    assert base_venv.importable("boto3", "mcp", "PIL", "moto", "yaml", "pulumi") == {"boto3"}
+def test_the_base_install_is_the_cli_alone(base_venv: Venv, tmp_path: Path):
+    assert not base_venv.importable("boto3", "botocore", "mcp", "PIL", "moto", "yaml", "pulumi")
     result = command(base_venv, "imagegen", "--version", cwd=tmp_path)
     assert result.stdout == f"imagegen {VERSION}\n"
+
+
+def test_the_base_install_generates_through_a_deployed_api(base_venv: Venv, tmp_path: Path):
+    """No dependencies at all: the CLI and the REST client are the standard library."""
+    with stub_api({}) as api:
+        api.answers["/images"] = images_answer(f"{api.url}/image.png")
+        api.answers["/image.png"] = Answer(200, png(), {"Content-Type": "image/png"})
+        result = command(
+            base_venv, "imagegen", "generate", "a lighthouse", "--api", api.url, "--out", "out",
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "saved out/stub.png (64x64, seed 1; key images/2026/11/25/stub.png)" in result.stdout
+    assert (tmp_path / "out" / "stub.png").read_bytes() == png()
+
+
+def test_the_base_install_names_the_infra_extra_for_the_doctor(base_venv: Venv, tmp_path: Path):
+    result = command(base_venv, "python", "-m", "preflight", "--help", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        "python -m preflight: the pre-deploy doctor needs the 'infra' extra: "
+        'pip install "imagegen[infra]"',
+    )
 
 
 def test_the_base_install_names_the_local_extra_for_the_local_stack(
@@ -125,8 +171,8 @@ def test_the_base_install_names_the_mcp_extra_for_the_mcp_server(
     )
 
 
-def test_the_mcp_extra_leaves_out_the_local_stack_infra_and_tests(mcp_venv: Venv):
-    wanted = {"mcp", "PIL", "uvicorn", "boto3"}
+def test_the_mcp_extra_leaves_out_boto3_the_local_stack_infra_and_tests(mcp_venv: Venv):
+    wanted = {"mcp", "PIL", "uvicorn"}
     assert mcp_venv.importable(*wanted, *NOT_FOR_MCP_USERS) == wanted
 
 
@@ -148,6 +194,17 @@ def test_without_an_api_the_mcp_extra_names_the_local_extra(mcp_venv: Venv, tmp_
         result,
         "imagegen-mcp: the local stack needs the 'local' extra: "
         'pip install "imagegen[mcp,local]", or use a deployed API '
+        "(--api URL or IMAGEGEN_API_URL)",
+    )
+
+
+def test_in_process_the_mcp_extra_names_the_service_extra(mcp_venv: Venv, tmp_path: Path):
+    """``IMAGEGEN_BUCKET`` without an API runs the service in-process, which needs boto3."""
+    result = command(mcp_venv, "imagegen-mcp", cwd=tmp_path, IMAGEGEN_BUCKET="my-images")
+    assert_one_line_error(
+        result,
+        "imagegen-mcp: the in-process service (IMAGEGEN_BUCKET) needs the 'service' extra: "
+        'pip install "imagegen[mcp,service]", or use a deployed API '
         "(--api URL or IMAGEGEN_API_URL)",
     )
 
@@ -182,6 +239,7 @@ def test_the_local_extra_alone_runs_make_runs_command_offline(
     local_venv: Venv, tmp_path: Path, offline: dict[str, str]
 ):
     assert not local_venv.importable("mcp", "pulumi", "pytest")
+    assert local_venv.importable("boto3") == {"boto3"}  # the service runs in-process
     result = command(
         local_venv, "imagegen", "generate", "a lighthouse", "--out", "generated",
         cwd=tmp_path, **offline,
