@@ -53,11 +53,12 @@ from typing import Any
 
 import yaml
 
+from service.openai_images.error_types import error_type
+
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 API_KEY_SCHEME = "api_key"
 API_KEY_HEADER = "x-api-key"
 AUTHORIZER_SCHEME = "api_key_authorizer"
-AUTHORIZATION_HEADER = "Authorization"
 # Sent as binary: base64-encoded to the Lambda, never decoded as UTF-8 text on the way.
 BINARY_MEDIA_TYPES = ("multipart/form-data",)
 INTEGRATION_TIMEOUT_MS = 29000
@@ -68,9 +69,14 @@ INTEGRATION_TIMEOUT_MS = 29000
 GATEWAY_ERRORS = {
     "BAD_REQUEST_BODY": (400, "invalid_field"),
     "BAD_REQUEST_PARAMETERS": (400, "invalid_field"),
-    "INVALID_API_KEY": (403, "forbidden"),
+    # 401, not API Gateway's default 403: a wrong key is a credential to fix, and OpenAI's
+    # clients (Open WebUI, LiteLLM) report only a 401 as "invalid API key", as OpenAI answers.
+    "INVALID_API_KEY": (401, "invalid_api_key"),
     "ACCESS_DENIED": (403, "forbidden"),
     "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
+    # An Authorization header that is not SigV4 on a route API Gateway has no method for: it
+    # tries to parse it as a signature, and its default message echoes a hash of the token.
+    "INCOMPLETE_SIGNATURE": (404, "not_found"),
     "THROTTLED": (429, "throttled"),
     "QUOTA_EXCEEDED": (429, "quota_exceeded"),
     "INTEGRATION_TIMEOUT": (504, "gateway_timeout"),
@@ -90,23 +96,19 @@ MESSAGES = {
     "INVALID_API_KEY": "the API key is not valid for this API",
     "UNAUTHORIZED": f"no usable API key: {KEY_MESSAGE}, one key per request",
     "AUTHORIZER_FAILURE": "the API key could not be checked; try again",
-    "AUTHORIZER_CONFIGURATION_ERROR": "the API key could not be checked; try again",
+    "AUTHORIZER_CONFIGURATION_ERROR": (
+        "the API key could not be checked: the key authorizer failed; its logs say why"
+    ),
 }
 # RFC 6750 section 3: a 401 names the scheme the client should use.
-CHALLENGE = {"UNAUTHORIZED": "Bearer"}
+CHALLENGE = {"UNAUTHORIZED": "Bearer", "INVALID_API_KEY": "Bearer"}
 
 
 def openai_error_type(status: int | None, kind: str) -> str:
-    """OpenAI's error ``type`` for a status (its SDKs pick the exception class by status and
-    show the type): 401 authentication, 403 permission, 429 rate limit, 5xx server, other 4xx
-    invalid request."""
+    """OpenAI's error ``type`` for a gateway response; the status families have none."""
     if status is None:
         return "server_error" if kind == "DEFAULT_5XX" else "invalid_request_error"
-    if status >= 500:
-        return "server_error"
-    return {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}.get(
-        status, "invalid_request_error"
-    )
+    return error_type(status)
 
 
 def _error_template(code: str, error_type: str, message: str | None = None) -> str:
@@ -135,12 +137,19 @@ def gateway_responses(
     # key problem; without IAM auth the answer can say what is really wrong. With IAM auth the
     # same response type also means "not signed", so it stays 403 and names both causes.
     errors = {**GATEWAY_ERRORS, **(AUTHORIZER_ERRORS if authorizer else {})}
+    no_route = f"no such route; this API serves {_routes(spec)}"
     messages = {
         **MESSAGES,
-        "MISSING_AUTHENTICATION_TOKEN": f"no such route; this API serves {_routes(spec)}",
+        "MISSING_AUTHENTICATION_TOKEN": no_route,
+        "INCOMPLETE_SIGNATURE": no_route,
     }
     if iam_auth:
         errors["MISSING_AUTHENTICATION_TOKEN"] = (403, "forbidden")
+        errors["INCOMPLETE_SIGNATURE"] = (403, "forbidden")
+        messages["INCOMPLETE_SIGNATURE"] = (
+            "the Authorization header is not a complete SigV4 signature (or there is no such"
+            f" route); this API serves {_routes(spec)}"
+        )
         messages["MISSING_AUTHENTICATION_TOKEN"] = (
             f"the request is not SigV4-signed, or there is no such route; this API serves"
             f" {_routes(spec)}"
@@ -190,7 +199,10 @@ def _authorizer_scheme(authorizer_uri: str) -> dict[str, Any]:
     docstring. API Gateway invokes the function through its resource policy (no credentials)."""
     return {
         "type": "apiKey",
-        "name": AUTHORIZATION_HEADER,
+        # For a request authorizer the scheme names no header ("Unused" in AWS's OpenAPI 3
+        # examples): a header named here could become an identity source, which would refuse
+        # every request without it (x-api-key only) before the authorizer runs.
+        "name": "Unused",
         "in": "header",
         "x-amazon-apigateway-authtype": "custom",
         "x-amazon-apigateway-authorizer": {

@@ -59,6 +59,12 @@ It also answers ``GET /health`` and ``GET /openapi.yaml``, which exist only loca
     a Lambda proxy integration receives base64-encoded);
     https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
     (``*`` covers several media types).
+[13] INCOMPLETE_SIGNATURE, "the gateway response for an incomplete signature error"
+    (supported-gateway-response-types.html, as [10]); seen from REST APIs when a bearer token
+    reaches a path with no method: 403 "'<token>' not a valid key=value pair (missing
+    equal-sign) in Authorization header" (https://github.com/HumanCellAtlas/data-store/issues/328,
+    https://github.com/cowinapi/developer.cowin/issues/129); newer answers hash the token. Not
+    documented beyond that.
 """
 
 from __future__ import annotations
@@ -128,22 +134,31 @@ def to_event(
     *,
     binary: bool = False,
     path_parameters: dict[str, str] | None = None,
+    repeated: list[tuple[str, str]] | None = None,
 ) -> dict:
     """Build the API Gateway REST proxy event for one HTTP request; a ``binary`` body (its
-    content type is one of the API's binary media types [12]) is always base64-encoded."""
+    content type is one of the API's binary media types [12]) is always base64-encoded.
+    ``repeated`` is every header line as sent: ``headers`` keeps the last value of a repeated
+    header, ``multiValueHeaders`` all of them, as API Gateway builds them [4]."""
     url = urlsplit(target)
     pairs = parse_qsl(url.query, keep_blank_values=True)
     multi: dict[str, list[str]] = {}
     for key, value in pairs:
         multi.setdefault(key, []).append(value)
     text, is_b64 = _event_body(body, binary)
-    headers = {**headers, **_forwarded(headers, source_ip)}
+    forwarded = _forwarded(headers, source_ip)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in [*(repeated or headers.items()), *forwarded.items()]:
+        multi_headers.setdefault(name, []).append(value)
+    for name in forwarded:
+        multi_headers[name] = [forwarded[name]]
+    headers = {**headers, **forwarded}
     return {
         "resource": resource or url.path,
         "path": url.path,
         "httpMethod": method,
         "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "multiValueHeaders": multi_headers,
         "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
         "multiValueQueryStringParameters": multi or None,
         "pathParameters": path_parameters,
@@ -238,9 +253,13 @@ class ApiDefinition:
         self.key_source = doc.get("x-amazon-apigateway-api-key-source", "HEADER")
         self.binary_media_types = doc.get("x-amazon-apigateway-binary-media-types", [])
 
-    def operation(self, path: str, method: str) -> tuple[str, dict, dict[str, str] | None]:
+    def operation(
+        self, path: str, method: str, headers: dict[str, str]
+    ) -> tuple[str, dict, dict[str, str] | None]:
         """The resource, operation and path parameters for ``method path`` (``/jobs/{id}``
-        matches one non-empty segment), or the 'no such route' refusal."""
+        matches one non-empty segment), or the 'no such route' refusal: API Gateway reads an
+        ``Authorization`` header there as a SigV4 signature, and one that is not (a bearer
+        token) is ``INCOMPLETE_SIGNATURE`` instead [13]."""
         for resource, operations in self.doc["paths"].items():
             parameters = _match(resource, path)
             if parameters is None:
@@ -250,6 +269,12 @@ class ApiDefinition:
             )
             if found is not None:
                 return resource, found, parameters or None
+        authorization = _header(headers, "authorization")
+        if authorization is not None and not authorization.startswith("AWS4-HMAC-SHA256 "):
+            raise GatewayRefusal(
+                "INCOMPLETE_SIGNATURE",
+                "not a valid key=value pair (missing equal-sign) in Authorization header",
+            )
         raise GatewayRefusal("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
 
     def authorize(self, operation: dict, event: dict) -> dict | None:
@@ -358,6 +383,7 @@ class ApiDefinition:
 # API Gateway's own statuses for the response types the local gateway can raise.
 _DEFAULT_STATUS = {
     "MISSING_AUTHENTICATION_TOKEN": 403,
+    "INCOMPLETE_SIGNATURE": 403,
     "INVALID_API_KEY": 403,
     "UNAUTHORIZED": 401,
     "ACCESS_DENIED": 403,
@@ -607,8 +633,11 @@ class GatewayServer(BackgroundHTTPServer):
                         body_read = True
                         if self._local(url.path):
                             return
-                    resource, operation, parameters = gateway.api.operation(url.path, self.command)
-                    headers = dict(self.headers.items())
+                    repeated = list(self.headers.items())
+                    headers = dict(repeated)
+                    resource, operation, parameters = gateway.api.operation(
+                        url.path, self.command, headers
+                    )
                     source_ip = self.client_address[0]
                     bare = to_event(
                         self.command,
@@ -618,6 +647,7 @@ class GatewayServer(BackgroundHTTPServer):
                         source_ip,
                         resource,
                         path_parameters=parameters,
+                        repeated=repeated,
                     )
                     bare["requestContext"]["requestId"] = request_id
                     authorized = gateway.api.authorize(operation, bare)
@@ -634,6 +664,7 @@ class GatewayServer(BackgroundHTTPServer):
                         resource,
                         binary=gateway.api.is_binary(headers),
                         path_parameters=parameters,
+                        repeated=repeated,
                     )
                     event["requestContext"]["requestId"] = request_id
                     if authorized is not None:

@@ -31,9 +31,7 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.flow import Generator
-from service.openai_images import answers
-from service.openai_images.edits import parse_edit_form
-from service.openai_images.generations import parse_generation
+from service.openai_images.error_types import openai_error
 
 logger = logging.getLogger("imagegen")
 
@@ -61,6 +59,7 @@ ROUTES = {
     "/v1/images/generations": "POST",
     "/v1/images/edits": "POST",
     "/v1/models": "GET",
+    "/v1/models/{model}": "GET",
     "/jobs/{id}": "GET",
 }
 
@@ -82,7 +81,7 @@ def _error_response(
     status: int, body: dict, request_id: str, openai: bool, headers: dict[str, str] | None = None
 ) -> dict:
     """An error answer; on the OpenAI routes in OpenAI's shape, same status and code."""
-    shaped = answers.openai_error(body, status) if openai else body
+    shaped = openai_error(body, status) if openai else body
     return _response(status, shaped, {**(headers or {}), "X-Request-Id": request_id})
 
 
@@ -243,15 +242,25 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
 
 
 def _openai_route(path: str, event: dict, context: Any, service: Generator) -> dict:
-    """The OpenAI-compatible routes (``service.openai_images``)."""
+    """The OpenAI-compatible routes. Imported here, not at the top: most requests are not for
+    them, and a cold start should not load the mask decoder and the form parser."""
+    from service.openai_images import answers
+    from service.openai_images.edits import parse_edit_form
+    from service.openai_images.generations import parse_generation
+
+    started = time.monotonic()
+    today = datetime.now(UTC).date()
     if path == "/v1/models":
-        return _response(200, answers.models_answer(service, datetime.now(UTC).date()))
+        return _response(200, answers.models_answer(service, today))
+    if path == "/v1/models/{model}":
+        name = (event.get("pathParameters") or {}).get("model")
+        return _response(200, answers.model_answer(service, today, name))
     deadline = _deadline(service, context)
     if path == "/v1/images/edits":
         request, shaped = parse_edit_form(*parse_form_body(event), service)
     else:
         request, shaped = parse_generation(parse_json_body(event), service)
-    outcome = service.run(request, deadline)
+    outcome = service.run(request, deadline, started)
     return _response(200, answers.images_answer(outcome, shaped, service))
 
 

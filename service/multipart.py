@@ -177,9 +177,11 @@ def parse(body: bytes, content_type: str | None, *, max_parts: int = MAX_PARTS) 
                 f" {MAX_HEADER_BYTES} bytes"
             )
         headers = _headers(body[start + 2 : end], number) if end > start else {}
-        stop = body.find(delimiter, end + 4)
+        # From end + 2: a part may have no body at all (RFC 2046: ``headers [CRLF *OCTET]``),
+        # and then the delimiter's CRLF is the one that ends the headers.
+        stop = body.find(delimiter, end + 2)
         if stop == -1:
             raise _problem(f"it ends without the closing '--{boundary.decode()}--' line")
-        parts.append(_part(headers, body[end + 4 : stop], number))
+        parts.append(_part(headers, body[end + 4 : stop] if stop >= end + 4 else b"", number))
         pos = stop + len(delimiter)
     return parts

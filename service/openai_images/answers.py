@@ -13,43 +13,50 @@ import json
 from datetime import date
 from typing import Any
 
-from service.errors import ResponseTooLarge
+from service.catalogue import ModelSpec
+from service.errors import InvalidField, NotFound, ResponseTooLarge
 from service.flow import Generator, Outcome
 from service.openai_images.options import Options
+from service.request import EditRequest, ImageRequest
 
 LAMBDA_MAX_RESPONSE = 6 * 1024 * 1024
 # The proxy response around the body (status, headers) and the JSON escaping of the body's
 # quotes when Lambda serializes it.
 RESPONSE_FRAME = 16 * 1024
 ITEM_FRAME = len(json.dumps({"b64_json": ""})) + 2  # and the comma and space between items
-ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
-
-
-def error_type(status: int) -> str:
-    """OpenAI's ``type`` for a status, as its SDKs and clients read it."""
-    if status >= 500:
-        return "server_error"
-    return ERROR_TYPES.get(status, "invalid_request_error")
-
-
-def openai_error(body: dict[str, Any], status: int) -> dict[str, Any]:
-    """The service's ``{"error": {"code", "message", "field"?}}`` in OpenAI's shape; ``param``
-    is the field, and members an error adds (``images``) stay."""
-    error = dict(body["error"])
-    param = error.pop("field", None)
-    return {
-        "error": {
-            "message": error.pop("message"),
-            "type": error_type(status),
-            "param": param,
-            "code": error.pop("code"),
-            **error,
-        }
-    }
+PNG_BYTES_PER_PIXEL_AT_LEAST = 1  # Stability's 1 MP PNGs are 1.3-1.8 MB
 
 
 def _base64_length(size: int) -> int:
     return (size + 2) // 3 * 4
+
+
+def _smaller_formats(request: ImageRequest | EditRequest) -> str:
+    """The compressed formats the model offers besides the one asked for, as a way out."""
+    offered = (
+        request.model.limits.output_formats
+        if isinstance(request, ImageRequest)
+        else request.operation.output_formats
+    )
+    smaller = [f"'{name}'" for name in ("jpeg", "webp") if name in offered]
+    smaller = [name for name in smaller if name != f"'{request.output_format}'"]
+    return f", or 'output_format' {' or '.join(smaller)}" if smaller else ""
+
+
+def check_expected_size(request: ImageRequest, shaped: Options) -> None:
+    """Refuse before any model call when the base64 answer cannot fit whatever the pictures
+    hold: a PNG takes at least about a byte a pixel for a model's pictures."""
+    if shaped.response_format != "b64_json" or request.output_format != "png":
+        return
+    pixels = request.width * request.height * request.number_of_images
+    least = _base64_length(pixels * PNG_BYTES_PER_PIXEL_AT_LEAST) + RESPONSE_FRAME
+    if least > LAMBDA_MAX_RESPONSE:
+        raise InvalidField(
+            f"{request.number_of_images} PNG images of {request.width}x{request.height} are at"
+            f" least {least / 1e6:.0f} MB as base64, more than the 6 MB one answer can carry;"
+            f" ask for 'response_format' 'url', a smaller 'n'{_smaller_formats(request)}",
+            field="n",
+        )
 
 
 def _check_fits(outcome: Outcome, answer: dict[str, Any]) -> None:
@@ -63,11 +70,11 @@ def _check_fits(outcome: Outcome, answer: dict[str, Any]) -> None:
         if total > LAMBDA_MAX_RESPONSE:
             break
         fitting += 1
-    fewer = f" 'n' of at most {fitting}," if fitting else ""
+    fewer = f", 'n' of at most {fitting}" if fitting else ""
     raise ResponseTooLarge(
         f"the {len(sizes)} images are {sum(sizes) / 1e6:.1f} MB as base64, more than the 6 MB"
-        f" one answer can carry; ask for 'response_format' 'url',{fewer} or a smaller"
-        " 'output_format' ('jpeg' or 'webp'). The images were made: 'images' lists their URLs",
+        f" one answer can carry; ask for 'response_format' 'url'{fewer}"
+        f"{_smaller_formats(outcome.request)}. The images were made: 'images' lists their URLs",
         field="response_format",
         images=[{"url": image.url, "key": image.key} for image in outcome.stored],
     )
@@ -95,6 +102,10 @@ def images_answer(outcome: Outcome, shaped: Options, generator: Generator) -> di
     return answer
 
 
+def _model_entry(model: ModelSpec) -> dict[str, Any]:
+    return {"id": model.alias, "object": "model", "created": 0, "owned_by": model.id.split(".")[0]}
+
+
 def models_answer(generator: Generator, today: date) -> dict[str, Any]:
     """The usable image models, the deployment's default first. ``created`` is 0: the
     catalogue records lifecycle dates, not release times."""
@@ -102,15 +113,14 @@ def models_answer(generator: Generator, today: date) -> dict[str, Any]:
     default = catalogue.find(settings.default_model)
     usable = [m for m in catalogue.models if settings.usable(m, catalogue, today)]
     usable.sort(key=lambda model: model is not default)
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": model.alias,
-                "object": "model",
-                "created": 0,
-                "owned_by": model.id.split(".")[0],
-            }
-            for model in usable
-        ],
-    }
+    return {"object": "list", "data": [_model_entry(model) for model in usable]}
+
+
+def model_answer(generator: Generator, today: date, name: Any) -> dict[str, Any]:
+    """``GET /v1/models/{model}``: one entry of the list, or a 404 naming the listed ones."""
+    listed = {entry["id"]: entry for entry in models_answer(generator, today)["data"]}
+    if name not in listed:
+        raise NotFound(
+            f"no model {name!r} here; GET /v1/models lists {', '.join(listed)}", field="model"
+        )
+    return listed[name]

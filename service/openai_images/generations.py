@@ -12,7 +12,7 @@ from typing import Any
 
 from service.errors import InvalidField
 from service.flow import Generator
-from service.openai_images import options
+from service.openai_images import answers, options
 from service.request import ImageRequest
 from service.validation import fit_size, resolve_model
 
@@ -43,6 +43,8 @@ def parse_generation(body: Any, generator: Generator) -> tuple[ImageRequest, opt
         size_fields, note = fit_size(model, *asked)
         ours |= size_fields
     request = generator.generation({k: v for k, v in ours.items() if v is not None})
-    if note is not None:
-        request = dataclasses.replace(request, notes=(note, *request.notes))
+    notes = [note for note in (note, options.ignored(body)) if note is not None]
+    if notes:
+        request = dataclasses.replace(request, notes=(*notes, *request.notes))
+    answers.check_expected_size(request, shaped)
     return request, shaped

@@ -70,7 +70,21 @@ def check_ignored(body: dict[str, Any]) -> None:
         )
     if body.get("stream") not in (None, False):
         raise InvalidField("'stream' is not supported; omit it or send false", field="stream")
-    fields.integer(body, "partial_images", 0, 0, " (streaming is not supported)")
+    if body.get("partial_images") not in (None, 0):
+        raise InvalidField(
+            "'partial_images' must be 0 or left out: streaming is not supported",
+            field="partial_images",
+        )
+
+
+def ignored(body: dict[str, Any]) -> str | None:
+    """A note naming the fields given that have no effect, so the answer says so too."""
+    given = [
+        name for name in (*IGNORED_CHOICES, "output_compression") if body.get(name) is not None
+    ]
+    if not given:
+        return None
+    return f"{', '.join(given)} accepted for compatibility; Bedrock's models have no such setting"
 
 
 COMMON_FIELDS = (

@@ -113,7 +113,7 @@ def test_a_missing_or_wrong_key_hints_at_the_api_key():
         wrong = imagegen("models", "--api", stack.url, "--api-key", "wrong")
         missing = imagegen("models", "--api", stack.url, env=clean_env())
         right = imagegen("models", "--api", stack.url, env=clean_env(IMAGEGEN_API_KEY="right"))
-    assert_one_line_error(wrong, "403 forbidden: ")
+    assert_one_line_error(wrong, "401 invalid_api_key: ")
     assert_one_line_error(missing, "401 unauthorized: ")
     for refused in (wrong, missing):
         assert refused.stderr.rstrip().endswith("(check --api-key or IMAGEGEN_API_KEY)")

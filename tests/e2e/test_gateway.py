@@ -82,9 +82,9 @@ UNAUTHORIZED = {
     "param": None,
 }
 INVALID_KEY = {
-    "code": "forbidden",
+    "code": "invalid_api_key",
     "message": "the API key is not valid for this API",
-    "type": "permission_error",
+    "type": "authentication_error",
     "param": None,
 }
 
@@ -111,9 +111,31 @@ def test_a_request_without_one_usable_key_is_a_401_saying_how_to_send_it(keyed_s
     [{"x-api-key": "wrong"}, {"X-Api-Key": "k-12"}, {"Authorization": "Bearer k-1234"}],
     ids=["x-api-key", "prefix-of-a-key", "bearer"],
 )
-def test_a_key_that_is_not_the_stages_is_a_403(keyed_stack, headers):
-    status, _, raw = http("GET", f"{keyed_stack.url}/models", headers=headers)
-    assert (status, error(raw)) == (403, INVALID_KEY)
+def test_a_key_that_is_not_the_stages_is_a_401_naming_bearer(keyed_stack, headers):
+    status, answer_headers, raw = http("GET", f"{keyed_stack.url}/models", headers=headers)
+    assert (status, error(raw)) == (401, INVALID_KEY)
+    assert answer_headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("name", ["x-api-key", "Authorization"])
+def test_a_repeated_key_header_is_refused_as_api_gateway_sees_both(keyed_stack, name):
+    """API Gateway hands the authorizer every value of a repeated header (multiValueHeaders)."""
+    key = "Bearer k-123" if name == "Authorization" else "k-123"
+    wrong = "Bearer bad" if name == "Authorization" else "bad"
+    raw = (
+        f"GET /models HTTP/1.1\r\nHost: x\r\n{name}: {wrong}\r\n{name}: {key}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    answer = raw_exchange(keyed_stack.url, raw)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+
+def test_a_bearer_token_on_an_unknown_route_is_a_404_that_does_not_echo_it(keyed_stack):
+    status, _, raw = http(
+        "POST", f"{keyed_stack.url}/v1/chat/completions", b"{}", {"Authorization": "Bearer k-123"}
+    )
+    assert (status, error(raw)["code"]) == (404, "not_found")
+    assert "k-123" not in raw.decode() and "no such route" in error(raw)["message"]
 
 
 @pytest.mark.parametrize(
@@ -135,11 +157,11 @@ def test_openai_sdks_read_the_gateways_refusals(keyed_stack):
     """The OpenAI SDK raises by status and reads ``error.type``/``code``/``param``."""
     openai = pytest.importorskip("openai")
     wrong = openai.OpenAI(api_key="k-999", base_url=keyed_stack.url, max_retries=0)
-    with pytest.raises(openai.PermissionDeniedError) as denied:
+    with pytest.raises(openai.AuthenticationError) as denied:
         wrong.models.list()
     assert (denied.value.type, denied.value.code, denied.value.param) == (
-        "permission_error",
-        "forbidden",
+        "authentication_error",
+        "invalid_api_key",
         None,
     )
     assert "not valid for this API" in denied.value.message
@@ -239,8 +261,8 @@ def allow(event, effect="Allow", resource=None, **extra):
         (lambda e, c: allow(e, effect="Deny"), 403, "forbidden"),
         (lambda e, c: allow(e, resource=e["methodArn"] + "/other"), 403, "forbidden"),
         (lambda e, c: allow(e, resource="arn:aws:execute-api:local:*/GET/*"), 200, None),
-        (lambda e, c: allow(e, usageIdentifierKey="k-999"), 403, "forbidden"),
-        (lambda e, c: allow(e, usageIdentifierKey=None), 403, "forbidden"),
+        (lambda e, c: allow(e, usageIdentifierKey="k-999"), 401, "invalid_api_key"),
+        (lambda e, c: allow(e, usageIdentifierKey=None), 401, "invalid_api_key"),
     ],
     ids=[
         "function-error",

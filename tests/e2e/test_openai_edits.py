@@ -183,3 +183,34 @@ def test_base64_over_lambdas_6_mb_answer_is_a_400_listing_the_images(client):
     assert http("GET", error["images"][0]["url"])[0] == 200
     answer = client.images.edit(**arguments, response_format="url")
     assert http("GET", answer.data[0].url)[0] == 200
+
+
+def test_without_a_mask_a_transparent_image_is_its_own_mask(client):
+    """OpenAI: "If mask is not provided, image must have transparency, which will be used as
+    the mask" - DALL-E 2 tutorials send such images."""
+    holed = Image.new("RGBA", SIZE, (70, 130, 180, 255))
+    holed.paste((0, 0, 0, 0), HOLE)
+    answer = client.images.edit(image=("holed.png", png(holed), "image/png"), prompt="a door")
+    ours = answer.model_extra["imagegen"]
+    assert ours["operation"] == "inpaint"
+    assert any("transparent pixels are the area" in note for note in ours["notes"])
+    edited = decoded(answer.data[0].b64_json).convert("RGB")
+    outside = (HOLE[2] + 10, HOLE[3] + 10, SIZE[0], SIZE[1])
+    assert set(edited.crop(outside).getdata()) == {(70, 130, 180)}
+
+
+def test_an_opaque_image_with_an_alpha_channel_is_redrawn(client):
+    opaque = png(Image.new("RGBA", SIZE, (70, 130, 180, 255)))
+    answer = client.images.edit(image=("o.png", opaque, "image/png"), prompt="at night")
+    assert answer.model_extra["imagegen"]["operation"] == "image-to-image"
+
+
+def test_a_generation_model_named_for_an_edit_is_noted(client):
+    answer = client.images.edit(
+        image=("photo.png", photo(), "image/png"),
+        mask=("mask.png", openai_mask(), "image/png"),
+        prompt="a door",
+        model="stable-image-core",
+    )
+    notes = answer.model_extra["imagegen"]["notes"]
+    assert any("edits run inpaint (stable-image-inpaint)" in note for note in notes)

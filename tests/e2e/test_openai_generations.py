@@ -65,17 +65,26 @@ def test_size_maps_to_the_models_nearest_aspect_ratio_and_says_so(client, size, 
     assert any(size in note for note in answer.model_extra["imagegen"]["notes"])
 
 
-def test_auto_size_quality_style_and_user_are_accepted(client):
+def test_auto_size_quality_style_and_user_are_accepted_and_noted(client):
     answer = client.images.generate(
         prompt="a harbour", size="auto", quality="hd", style="natural", user="someone"
     )
     assert decoded(answer.data[0].b64_json).size == (1024, 1024)
+    notes = answer.model_extra["imagegen"]["notes"]
+    assert any(note.startswith("quality, style accepted for compatibility") for note in notes)
 
 
 def test_output_format_jpeg(client):
     answer = client.images.generate(prompt="a harbour", output_format="jpeg")
     assert decoded(answer.data[0].b64_json).format == "JPEG"
     assert answer.output_format == "jpeg"
+
+
+def test_a_model_is_retrieved_by_id(client):
+    assert client.models.retrieve("sd3.5-large").owned_by == "stability"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("dall-e-3")
+    assert "stable-image-core" in caught.value.body["message"]
 
 
 def test_models_list_the_usable_models_default_first(client):
@@ -167,9 +176,12 @@ def test_the_api_key_as_a_bearer_token_is_accepted_and_checked(keyed):
     with sdk("sk-right") as right:
         assert right.models.list().data[0].id == "stable-image-core"
         assert right.images.generate(prompt="a fox").data[0].b64_json
-    with sdk("sk-wrong") as wrong, pytest.raises(openai.PermissionDeniedError) as caught:
+    with sdk("sk-wrong") as wrong, pytest.raises(openai.AuthenticationError) as caught:
         wrong.models.list()
-    assert caught.value.body["type"] == "permission_error"
+    assert (caught.value.body["type"], caught.value.body["code"]) == (
+        "authentication_error",
+        "invalid_api_key",
+    )
     # A client whose proxy or settings replaced the bearer token with another scheme.
     with (
         openai.OpenAI(

@@ -218,7 +218,11 @@ def test_key_refusals_say_how_to_send_the_key(run: StackRun):
     message = rendered(unauthorized)["error"]["message"]
     assert "Authorization: Bearer <key>" in message and "x-api-key" in message
     invalid = rendered(responses["INVALID_API_KEY"])["error"]
-    assert (responses["INVALID_API_KEY"]["statusCode"], invalid["code"]) == ("403", "forbidden")
+    # 401 like OpenAI, so its clients report a bad key; API Gateway's default is 403.
+    assert (responses["INVALID_API_KEY"]["statusCode"], invalid["code"]) == (
+        "401",
+        "invalid_api_key",
+    )
     assert invalid["message"] == "the API key is not valid for this API"
     for kind in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
         assert responses[kind]["statusCode"] == "500"

@@ -478,3 +478,17 @@ def test_a_large_image_part_parses_quickly_and_byte_exact():
     elapsed = time.perf_counter() - started
     assert parts[1].data == image
     assert elapsed < 0.5  # about a millisecond: bytes.find, no loop over the bytes
+
+
+def test_a_part_without_a_body_does_not_swallow_the_next_part():
+    """RFC 2046 allows a body part of headers only: its delimiter follows the headers' CRLF."""
+    body = (
+        b"--b\r\n"
+        b'Content-Disposition: form-data; name="user"\r\n'
+        b"\r\n--b\r\n"
+        b'Content-Disposition: form-data; name="mask"; filename="m.png"\r\n'
+        b"\r\n"
+        b"PNGDATA\r\n--b--\r\n"
+    )
+    parts = parse(body, "multipart/form-data; boundary=b")
+    assert [(p.name, p.data) for p in parts] == [("user", b""), ("mask", b"PNGDATA")]

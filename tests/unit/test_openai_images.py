@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import SimpleNamespace
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.catalogue import default_catalogue
+from service.config import Settings
 from service.errors import InvalidField, ResponseTooLarge
 from service.flow import Outcome, StoredImage
 from service.openai_images import answers, options
-from service.validation import _check_range, fit_size
+from service.openai_images.error_types import openai_error
+from service.validation import _check_range, fit_size, parse_request
 
 CATALOGUE = default_catalogue()
+TODAY = date(2026, 11, 26)
 BY_MODE = {
     "aspect_ratio": CATALOGUE.find("stable-image-core"),
     "fixed": CATALOGUE.find("sdxl"),
@@ -90,7 +92,10 @@ def outcome(*sizes: int) -> Outcome:
         StoredImage(f"https://s3/{i}", f"images/{i}.png", 1024, 1024, i, "image/png", size, False)
         for i, size in enumerate(sizes)
     ]
-    request = SimpleNamespace(target=SimpleNamespace(price_usd_per_image=0.04, price_source="test"))
+    settings = Settings.from_env(
+        {"IMAGEGEN_BUCKET": "b-images", "AWS_REGION": "us-west-2"}, CATALOGUE
+    )
+    request = parse_request({"prompt": "a fox"}, settings, CATALOGUE, date(2026, 11, 26))
     return Outcome(request, stored, [b"x" * s for s in sizes], (), datetime.now(UTC))
 
 
@@ -121,6 +126,7 @@ def test_base64_images_over_lambdas_answer_limit_are_refused_naming_the_ways_out
     error = caught.value
     assert error.field == "response_format" and error.status_code == 400
     assert "'n' of at most 3" in error.message and "'url'" in error.message
+    assert "'jpeg'" in error.message and "webp" not in error.message  # Core makes no WebP
     assert [image["key"] for image in error.images] == [f"images/{i}.png" for i in range(4)]
 
 
@@ -143,16 +149,31 @@ def test_the_same_images_as_urls_are_answered():
 )
 def test_errors_take_openais_shape_with_our_code(status, kind):
     body = {"error": {"code": "x", "message": "m", "field": "n"}}
-    assert answers.openai_error(body, status) == {
+    assert openai_error(body, status) == {
         "error": {"message": "m", "type": kind, "param": "n", "code": "x"}
     }
 
 
 def test_an_error_without_a_field_has_a_null_param_and_keeps_its_extras():
     error = ResponseTooLarge("m", field="response_format", images=[{"url": "u", "key": "k"}])
-    shaped = answers.openai_error(error.to_body(), 400)["error"]
+    shaped = openai_error(error.to_body(), 400)["error"]
     assert shaped["images"] == [{"url": "u", "key": "k"}]
-    assert (
-        answers.openai_error({"error": {"code": "c", "message": "m"}}, 500)["error"]["param"]
-        is None
-    )
+    assert openai_error({"error": {"code": "c", "message": "m"}}, 500)["error"]["param"] is None
+
+
+def test_an_answer_that_cannot_fit_is_refused_before_the_model_is_called():
+    """Two 2048x2032 PNGs are at least 11 MB as base64, whatever they show."""
+    env = {
+        "IMAGEGEN_BUCKET": "b-images",
+        "AWS_REGION": "us-east-1",
+        "IMAGEGEN_ENABLED_RETIRED_MODELS": "nova-canvas",
+    }
+    settings = Settings.from_env(env, CATALOGUE)
+    body = {"prompt": "a fox", "model": "nova-canvas", "width": 2048, "height": 2032}
+    request = parse_request({**body, "number_of_images": 2}, settings, CATALOGUE, TODAY)
+    with pytest.raises(InvalidField) as caught:
+        answers.check_expected_size(request, options.Options("b64_json"))
+    assert caught.value.field == "n" and "'url'" in caught.value.message
+    answers.check_expected_size(request, options.Options("url"))
+    one = parse_request(body, settings, CATALOGUE, TODAY)
+    answers.check_expected_size(one, options.Options("b64_json"))  # 5.6 MB: it may fit
