@@ -24,6 +24,9 @@ monitoring = Monitoring(
         api_name=api.rest_api.name,
         stage_name=api.stage.stage_name,
         function_name=api.function.name,
+        worker_name=api.worker.name,
+        dead_letter_queue_name=api.dead_letter_queue.name,
+        authorizer_name=api.authorizer.name if api.authorizer else None,
         model_ids=settings.invocable_model_ids,
         alarm_email=settings.alarm_email,
         monthly_budget_usd=settings.monthly_budget_usd,
@@ -35,6 +38,10 @@ pulumi.export("api_url", api.api_url)
 pulumi.export("bucket_name", api.bucket.bucket)
 pulumi.export("function_name", api.function.name)
 pulumi.export("function_log_group", api.log_group.name)
+pulumi.export("worker_name", api.worker.name)
+pulumi.export("worker_log_group", api.worker_log_group.name)
+pulumi.export("jobs_queue_url", api.jobs_queue.url)
+pulumi.export("jobs_dead_letter_queue_url", api.dead_letter_queue.url)
 pulumi.export("access_log_group", api.access_log_group.name)
 if api.api_key:
     pulumi.export("api_key", pulumi.Output.secret(api.api_key.value))

@@ -42,43 +42,68 @@ def bedrock_model_arns(
     return list(dict.fromkeys(arns))
 
 
+def _allow(sid: str, actions: list[str], resources: list[str]) -> dict:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def _finish(
+    statements: list[Mapping],
+    *,
+    log_group_arn: str,
+    kms_key_arn: str | None,
+    tracing: bool,
+) -> dict:
+    """What every function role ends with: its own logs, the stack's key, X-Ray."""
+    statements = [
+        *statements,
+        _allow(
+            "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
+        ),
+    ]
+    if kms_key_arn:
+        # The stack's key encrypts the bucket (SSE-KMS) and the job queues (SQS SSE-KMS): S3
+        # and SQS call KMS as the caller, so writers need GenerateDataKey and readers Decrypt
+        # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/
+        # sqs-key-management.html: "specify the required permissions in an IAM policy assigned to
+        # the principals that produce and consume encrypted messages"; the key's default policy
+        # lets IAM policies grant its use).
+        statements.append(
+            _allow("UseStackKey", ["kms:GenerateDataKey", "kms:Decrypt"], [kms_key_arn])
+        )
+    if tracing:
+        statements.append(
+            _allow("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _tell_missing(bucket_arn: str) -> dict:
+    # Without ListBucket, S3 answers HEAD or GET of a missing key with 403 instead of 404, and
+    # cache misses, get_image_url and unknown jobs would look like permission errors.
+    return _allow("TellMissingImages", ["s3:ListBucket"], [bucket_arn])
+
+
 def lambda_policy(
     *,
     model_arns: list[str],
     bucket_arn: str,
     key_prefix: str,
     upload_prefix: str | None,
+    job_prefix: str,
+    jobs_queue_arn: str,
     log_group_arn: str,
     kms_key_arn: str | None,
     tracing: bool,
 ) -> dict:
+    """The API function: generates and edits synchronously, creates and reads jobs, and hands
+    each new job to the jobs queue (send only: it never receives or deletes a job)."""
     statements: list[Mapping] = [
-        {
-            "Sid": "InvokeConfiguredModels",
-            "Effect": "Allow",
-            "Action": ["bedrock:InvokeModel"],
-            "Resource": model_arns,
-        },
-        {
-            "Sid": "WriteAndReadImages",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{key_prefix}*"],
-        },
-        # Without ListBucket, S3 answers HEAD of a missing key with 403 instead of 404, and
-        # cache misses and get_image_url would look like permission errors.
-        {
-            "Sid": "TellMissingImages",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket"],
-            "Resource": [bucket_arn],
-        },
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [f"{log_group_arn}:*"],
-        },
+        _allow("InvokeConfiguredModels", ["bedrock:InvokeModel"], model_arns),
+        _allow(
+            "WriteAndReadImages",
+            ["s3:PutObject", "s3:GetObject"],
+            [f"{bucket_arn}/{key_prefix}*"],
+        ),
     ]
     if upload_prefix is not None:  # None: editing is off, so are uploads
         # POST /uploads hands out presigned POST forms, and S3 authorizes such an upload as the
@@ -86,34 +111,78 @@ def lambda_policy(
         # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-UsingHTTPPOST.html and
         # .../API/sigv4-HTTPPOSTConstructPolicy.html): the role needs PutObject here although
         # the Lambda itself never writes an upload. It reads them back as edit inputs.
-        statements.insert(
-            2,
-            {
-                "Sid": "SignUploadFormsAndReadUploads",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject"],
-                "Resource": [f"{bucket_arn}/{upload_prefix}*"],
-            },
-        )
-    if kms_key_arn:
         statements.append(
-            {
-                "Sid": "UseBucketKey",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": [kms_key_arn],
-            }
+            _allow(
+                "SignUploadFormsAndReadUploads",
+                ["s3:PutObject", "s3:GetObject"],
+                [f"{bucket_arn}/{upload_prefix}*"],
+            )
         )
-    if tracing:
+    statements += [
+        _tell_missing(bucket_arn),
+        # A job's request and state (service/jobs.py): created with If-None-Match, read by
+        # GET /jobs/{id}, ended failed there once past its time limit (If-Match).
+        _allow(
+            "ReadAndWriteJobs",
+            ["s3:PutObject", "s3:GetObject"],
+            [f"{bucket_arn}/{job_prefix}*"],
+        ),
+        _allow("QueueJobs", ["sqs:SendMessage"], [jobs_queue_arn]),
+    ]
+    return _finish(
+        statements, log_group_arn=log_group_arn, kms_key_arn=kms_key_arn, tracing=tracing
+    )
+
+
+# What a Lambda event source mapping reads an SQS queue with, as the function's execution role:
+# the actions of AWS's AWSLambdaSQSQueueExecutionRole (sqs:ReceiveMessage, sqs:DeleteMessage,
+# sqs:GetQueueAttributes; https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). The
+# mapping leaves a failed message to reappear after the visibility timeout, and the worker
+# makes no SQS call itself, so ChangeMessageVisibility is not granted.
+SQS_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+
+
+def worker_policy(
+    *,
+    model_arns: list[str],
+    bucket_arn: str,
+    key_prefix: str,
+    upload_prefix: str | None,
+    job_prefix: str,
+    queue_arns: list[str],
+    log_group_arn: str,
+    kms_key_arn: str | None,
+    tracing: bool,
+) -> dict:
+    """The job worker: runs a job's generation or edit (the same models as the API function),
+    writes its images, reads uploads named as inputs, moves the job's state, and consumes the
+    jobs queue and its dead-letter queue through its event source mappings. It signs no upload
+    forms (no PutObject on uploads) and sends no messages."""
+    statements: list[Mapping] = [
+        _allow("InvokeConfiguredModels", ["bedrock:InvokeModel"], model_arns),
+        _allow(
+            "WriteAndReadImages",
+            ["s3:PutObject", "s3:GetObject"],
+            [f"{bucket_arn}/{key_prefix}*"],
+        ),
+    ]
+    if upload_prefix is not None:
         statements.append(
-            {
-                "Sid": "WriteTraces",
-                "Effect": "Allow",
-                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                "Resource": ["*"],
-            }
+            _allow("ReadUploads", ["s3:GetObject"], [f"{bucket_arn}/{upload_prefix}*"])
         )
-    return {"Version": "2012-10-17", "Statement": statements}
+    statements += [
+        _tell_missing(bucket_arn),
+        # Claims and ends jobs with conditional writes (If-Match) and reads their requests.
+        _allow(
+            "ReadAndWriteJobs",
+            ["s3:PutObject", "s3:GetObject"],
+            [f"{bucket_arn}/{job_prefix}*"],
+        ),
+        _allow("ConsumeJobQueues", list(SQS_CONSUMER_ACTIONS), list(queue_arns)),
+    ]
+    return _finish(
+        statements, log_group_arn=log_group_arn, kms_key_arn=kms_key_arn, tracing=tracing
+    )
 
 
 def authorizer_policy(*, log_group_arn: str) -> dict:
@@ -167,6 +236,27 @@ def invoke_api_policy(execution_arn: str, stage: str) -> dict:
                 "Effect": "Allow",
                 "Action": ["execute-api:Invoke"],
                 "Resource": [f"{execution_arn}/{stage}/*/*"],
+            }
+        ],
+    }
+
+
+def tls_only_queue_policy(queue_arn: str) -> dict:
+    """A queue's resource policy: no request without TLS, whoever makes it (the SQS
+    counterpart of the bucket's; SQS Developer Guide, "Amazon SQS security best practices":
+    "Enforce encryption of data in transit", https://docs.aws.amazon.com/AWSSimpleQueueService/
+    latest/SQSDeveloperGuide/sqs-security-best-practices.html). Grants nothing: same-account
+    roles get their access from their own policies."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ],
     }

@@ -1,9 +1,11 @@
 """``ImageApi``: one component for the whole image API of one environment.
 
-Private, TLS-only, encrypted S3 bucket with lifecycle expiry of images and uploads; a
+Private, TLS-only, encrypted S3 bucket with lifecycle expiry of images, uploads and jobs; a
 least-privilege Lambda running the ``service`` package; an API Gateway REST API built from
-``openapi.yaml`` with validation, throttling, access logs and API keys or IAM authorization. A
-second environment is a new stack file, not new code.
+``openapi.yaml`` with validation, throttling, access logs and API keys or IAM authorization;
+asynchronous jobs: an encrypted, TLS-only SQS queue with a dead-letter queue, both consumed by a
+worker Lambda (``service.worker``, same archive, Lambda's full 15 minutes) through event source
+mappings. A second environment is a new stack file, not new code.
 
 With API keys, a small Lambda authorizer (``service.authorizer``, same archive) lets clients send
 the key as ``Authorization: Bearer <key>`` or ``x-api-key``; the RestApi's key source is
@@ -28,7 +30,7 @@ import pulumi_random as random
 from api_gateway import definition
 from infra import iam
 from infra.access_log import access_log_format
-from infra.package import AUTHORIZER_HANDLER, HANDLER, service_archive
+from infra.package import AUTHORIZER_HANDLER, HANDLER, WORKER_HANDLER, service_archive
 from infra.settings import ImageApiSettings
 
 KEY_PREFIX = "images/"
@@ -39,6 +41,40 @@ UPLOAD_PREFIX = "uploads/"
 # and a short timeout bounds what a stuck invocation adds to a request.
 AUTHORIZER_MEMORY_MB = 128
 AUTHORIZER_TIMEOUT_SECONDS = 3
+# Asynchronous jobs (service/jobs.py): request and state under their own prefix, apart from
+# images and uploads, so grants and the lifecycle can tell them apart.
+JOB_PREFIX = "jobs/"
+# The job worker gets Lambda's maximum timeout, the point of running slow work as a job
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html: up to 900 s).
+WORKER_TIMEOUT_SECONDS = 900
+# A job's time limit (IMAGEGEN_JOB_TIME_LIMIT_SECONDS, counted from its creation): the worker's
+# timeout less a minute to store the images and end the job (the service's default too).
+JOB_TIME_LIMIT_SECONDS = WORKER_TIMEOUT_SECONDS - 60
+# "set the source queue's visibility timeout to at least six times the configuration timeout on
+# your function. The extra time allows Lambda to retry if your function is throttled while
+# processing a previous batch" (Lambda Developer Guide, services-sqs-configure.html; the SQS
+# guide says "at least six times the function timeout"). 5400 s, within SQS's 12-hour maximum.
+# A crashed worker's job reappears only after this; it is ended failed by then anyway (its time
+# limit has passed, service/jobs.py), without calling a model again.
+JOBS_VISIBILITY_TIMEOUT_SECONDS = 6 * WORKER_TIMEOUT_SECONDS
+# Receives before SQS moves a job's message to the dead-letter queue (devstack's too): the
+# second delivery of a job whose worker crashed ends it failed, so only deliveries that fail
+# before a claim (S3 unreachable) get there.
+JOBS_MAX_RECEIVE_COUNT = 3
+# A job is worth nothing after its time limit (840 s), but its message must live until it can be
+# dead-lettered: maxReceiveCount receives, each followed by a visibility timeout, plus one more
+# for the receive that moves it (6 h). Shorter, a failing job's message would expire unseen.
+JOBS_RETENTION_SECONDS = (JOBS_MAX_RECEIVE_COUNT + 1) * JOBS_VISIBILITY_TIMEOUT_SECONDS
+# "For standard queues, the expiration of a message is always based on its original enqueue
+# timestamp ... it is a best practice to always set the retention period of a dead-letter queue
+# to be longer than the retention period of the original queue" (SQS Developer Guide,
+# setting-up-dead-letter-queue-retention.html). The worker's own mapping ends a dead letter's
+# job at once; a message it cannot handle stays (retried after each visibility timeout) for
+# SQS's maximum, 14 days, long enough for someone to look.
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+# The dead-letter mapping only ends jobs failed (two S3 calls each): the smallest maximum
+# concurrency a mapping takes (https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html).
+DEAD_LETTER_CONCURRENCY = 2
 
 
 class ImageApi(pulumi.ComponentResource):
@@ -62,9 +98,11 @@ class ImageApi(pulumi.ComponentResource):
 
         self.kms_key = None
         if settings.kms_encryption:
+            # One key for the bucket and the job queues; its default key policy lets each role's
+            # IAM policy grant exactly what it does with it (infra/iam.py, UseStackKey).
             self.kms_key = aws.kms.Key(
                 f"{name}-images-key",
-                description=f"{name} image bucket",
+                description=f"{name} image bucket and job queues",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
                 opts=keep,
@@ -73,7 +111,9 @@ class ImageApi(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-function-logs", retention_in_days=settings.log_retention_days, opts=keep
         )
+        self._queues(name, child)
         self._function(name, child, identity)
+        self._worker(name, child, keep, identity)
         self.authorizer = None
         if settings.authorization != "iam":
             self._authorizer(name, child, keep)
@@ -86,6 +126,10 @@ class ImageApi(pulumi.ComponentResource):
                 "bucket_name": self.bucket.bucket,
                 "function_name": self.function.name,
                 "function_log_group": self.log_group.name,
+                "worker_name": self.worker.name,
+                "worker_log_group": self.worker_log_group.name,
+                "jobs_queue_url": self.jobs_queue.url,
+                "jobs_dead_letter_queue_url": self.dead_letter_queue.url,
                 "authorizer_name": self.authorizer.name if self.authorizer else None,
                 "access_log_group": self.access_log_group.name,
                 "api_key": self.api_key.value if self.api_key else None,
@@ -131,9 +175,11 @@ class ImageApi(pulumi.ComponentResource):
         )
         # Uploads live as long as images: the API contract (POST /uploads in openapi.yaml) says
         # they expire like images, a client may edit one upload several times over days, and an
-        # edit's output, which shows the input, is kept that long anyway. An upload form is one
-        # POST, never multipart, but the role's PutObject would let a multipart upload start
-        # there too: abort those.
+        # edit's output, which shows the input, is kept that long anyway. So do jobs ("jobs
+        # expire like images", service/jobs.py): a finished job's result names its images, and
+        # GET /jobs/{id} signs fresh URLs for them while they exist. An upload form is one POST,
+        # never multipart, but the roles' PutObject would let a multipart upload start there
+        # too: abort those.
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{name}-images-lifecycle",
             bucket=self.bucket.id,
@@ -148,6 +194,7 @@ class ImageApi(pulumi.ComponentResource):
                 for rule_id, prefix in (
                     ("expire-generated-images", KEY_PREFIX),
                     ("expire-uploads", UPLOAD_PREFIX),
+                    ("expire-jobs", JOB_PREFIX),
                 )
             ],
             opts=guard,
@@ -160,6 +207,84 @@ class ImageApi(pulumi.ComponentResource):
                 parent=self, retain_on_delete=s.protect, depends_on=[self.public_access_block]
             ),
         )
+
+    def _queues(self, name: str, child: pulumi.ResourceOptions) -> None:
+        """The jobs queue and its dead-letter queue: encrypted at rest (SSE-SQS, or the stack's
+        key with ``kmsEncryption``), TLS-only. Their names are generated: nothing in them is kept,
+        the jobs themselves live in the bucket."""
+        if self.kms_key:
+            # SQS reuses a data key for this long before calling KMS again (300 s, its default).
+            sse: dict = {
+                "kms_master_key_id": self.kms_key.arn,
+                "kms_data_key_reuse_period_seconds": 300,
+            }
+        else:
+            sse = {"sqs_managed_sse_enabled": True}
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-jobs-dead-letters",
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            # The worker's dead-letter mapping consumes it too: the same rule applies.
+            visibility_timeout_seconds=JOBS_VISIBILITY_TIMEOUT_SECONDS,
+            **sse,
+            opts=child,
+        )
+        self.jobs_queue = aws.sqs.Queue(
+            f"{name}-jobs",
+            visibility_timeout_seconds=JOBS_VISIBILITY_TIMEOUT_SECONDS,
+            message_retention_seconds=JOBS_RETENTION_SECONDS,
+            redrive_policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps(
+                    # An integer, not a string (pulumi-aws's Queue.redrive_policy).
+                    {"deadLetterTargetArn": arn, "maxReceiveCount": JOBS_MAX_RECEIVE_COUNT}
+                )
+            ),
+            **sse,
+            opts=child,
+        )
+        self.queue_policies = [
+            aws.sqs.QueuePolicy(
+                f"{queue_name}-tls-only",
+                queue_url=queue.url,
+                policy=queue.arn.apply(lambda arn: json.dumps(iam.tls_only_queue_policy(arn))),
+                opts=child,
+            )
+            for queue_name, queue in (
+                (f"{name}-jobs", self.jobs_queue),
+                (f"{name}-jobs-dead-letters", self.dead_letter_queue),
+            )
+        ]
+
+    def _service_environment(self) -> dict[str, pulumi.Input[str]]:
+        """What the API function and the job worker both read (service/config.py): the same
+        bucket, prefixes, models, operations, cache and logging, so a job runs as the
+        synchronous request would have."""
+        s = self.settings
+        cache_env: dict[str, pulumi.Input[str]] = {}
+        if self.cache_secret is not None:
+            cache_env["IMAGEGEN_CACHE_SECRET"] = self.cache_secret.result
+        return {
+            "IMAGEGEN_BUCKET": self.bucket.bucket,
+            "IMAGEGEN_DEFAULT_MODEL": s.default_model,
+            "IMAGEGEN_ALLOWED_MODELS": ",".join(s.allowed_models),
+            "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
+            # Never empty: the service reads an empty list as "every operation".
+            "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations) or "none",
+            "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
+            "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
+            "IMAGEGEN_UPLOAD_PREFIX": UPLOAD_PREFIX,
+            "IMAGEGEN_JOB_PREFIX": JOB_PREFIX,
+            "IMAGEGEN_LOG_LEVEL": s.log_level,
+            "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
+            # The service's own default is 26 s; never more than the API function allows. The
+            # worker gets the same value and is not held to it: it runs a job to the job's own
+            # deadline (service/worker.py passes it to generate/edit).
+            "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
+            **cache_env,
+        }
+
+    def _model_arns(self, account: str, partition: str) -> list[str]:
+        s = self.settings
+        return iam.bedrock_model_arns(s.invocations, s.region, account, partition)
 
     def _function(self, name: str, child: pulumi.ResourceOptions, identity) -> None:
         s = self.settings
@@ -175,13 +300,16 @@ class ImageApi(pulumi.ComponentResource):
             identity.account_id,
             self.partition,
             kms_arn,
+            self.jobs_queue.arn,
         ).apply(
             lambda a: json.dumps(
                 iam.lambda_policy(
-                    model_arns=iam.bedrock_model_arns(s.invocations, s.region, a[2], a[3]),
+                    model_arns=self._model_arns(a[2], a[3]),
                     bucket_arn=a[0],
                     key_prefix=KEY_PREFIX,
                     upload_prefix=UPLOAD_PREFIX if s.allowed_operations else None,
+                    job_prefix=JOB_PREFIX,
+                    jobs_queue_arn=a[5],
                     log_group_arn=a[1],
                     kms_key_arn=a[4],
                     tracing=s.tracing,
@@ -191,14 +319,14 @@ class ImageApi(pulumi.ComponentResource):
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-function-policy", role=self.role.id, policy=policy, opts=child
         )
-        cache_env: dict[str, pulumi.Input[str]] = {}
+        self.cache_secret = None
         if s.cache_seeded_requests:
             # Cache keys are an HMAC under this secret, so a guessed prompt + seed finds nothing.
-            # Generated once and kept in the (encrypted) stack state.
+            # Generated once and kept in the (encrypted) stack state; the worker shares it, so a
+            # seeded job and a seeded request find each other's images.
             self.cache_secret = random.RandomPassword(
                 f"{name}-cache-secret", length=48, special=False, opts=child
             )
-            cache_env["IMAGEGEN_CACHE_SECRET"] = self.cache_secret.result
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=name,
@@ -213,20 +341,10 @@ class ImageApi(pulumi.ComponentResource):
             reserved_concurrent_executions=s.reserved_concurrency,
             environment={
                 "variables": {
-                    "IMAGEGEN_BUCKET": self.bucket.bucket,
-                    "IMAGEGEN_DEFAULT_MODEL": s.default_model,
-                    "IMAGEGEN_ALLOWED_MODELS": ",".join(s.allowed_models),
-                    "IMAGEGEN_ENABLED_RETIRED_MODELS": ",".join(s.enabled_retired_models),
-                    # Never empty: the service reads an empty list as "every operation".
-                    "IMAGEGEN_ALLOWED_OPERATIONS": ",".join(s.allowed_operations) or "none",
-                    "IMAGEGEN_URL_EXPIRY_SECONDS": str(s.url_expiry_seconds),
-                    "IMAGEGEN_KEY_PREFIX": KEY_PREFIX,
-                    "IMAGEGEN_UPLOAD_PREFIX": UPLOAD_PREFIX,
-                    "IMAGEGEN_LOG_LEVEL": s.log_level,
-                    "IMAGEGEN_CACHE_SEEDED": "true" if s.cache_seeded_requests else "false",
-                    # The service's own default is 26 s; never more than the Lambda allows.
-                    "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
-                    **cache_env,
+                    **self._service_environment(),
+                    # "async": true answers 202 and sends the job here (service/job_queue.py).
+                    "IMAGEGEN_JOBS_QUEUE_URL": self.jobs_queue.url,
+                    "IMAGEGEN_JOB_TIME_LIMIT_SECONDS": str(JOB_TIME_LIMIT_SECONDS),
                 }
             },
             logging_config={
@@ -239,6 +357,104 @@ class ImageApi(pulumi.ComponentResource):
             tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role_policy]),
         )
+
+    def _worker(
+        self,
+        name: str,
+        child: pulumi.ResourceOptions,
+        keep: pulumi.ResourceOptions,
+        identity,
+    ) -> None:
+        """The job worker: its own log group (kept like the function's), a role for exactly
+        what a job does, the function, and the two event source mappings that feed it."""
+        s = self.settings
+        self.worker_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-worker-logs", retention_in_days=s.log_retention_days, opts=keep
+        )
+        self.worker_role = aws.iam.Role(
+            f"{name}-worker-role",
+            assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
+            opts=child,
+        )
+        kms_arn = self.kms_key.arn if self.kms_key else None
+        policy = pulumi.Output.all(
+            self.bucket.arn,
+            self.worker_log_group.arn,
+            identity.account_id,
+            self.partition,
+            kms_arn,
+            self.jobs_queue.arn,
+            self.dead_letter_queue.arn,
+        ).apply(
+            lambda a: json.dumps(
+                iam.worker_policy(
+                    model_arns=self._model_arns(a[2], a[3]),
+                    bucket_arn=a[0],
+                    key_prefix=KEY_PREFIX,
+                    upload_prefix=UPLOAD_PREFIX if s.allowed_operations else None,
+                    job_prefix=JOB_PREFIX,
+                    queue_arns=[a[5], a[6]],
+                    log_group_arn=a[1],
+                    kms_key_arn=a[4],
+                    tracing=s.tracing,
+                )
+            )
+        )
+        self.worker_role_policy = aws.iam.RolePolicy(
+            f"{name}-worker-policy", role=self.worker_role.id, policy=policy, opts=child
+        )
+        self.worker = aws.lambda_.Function(
+            f"{name}-worker",
+            name=f"{name}-worker",
+            description="imagegen: asynchronous jobs from SQS -> Bedrock image -> private S3",
+            runtime="python3.13",
+            architectures=["arm64"],
+            handler=WORKER_HANDLER,
+            code=service_archive(),
+            role=self.worker_role.arn,
+            memory_size=s.lambda_memory_mb,
+            timeout=WORKER_TIMEOUT_SECONDS,
+            # No reserved concurrency: the jobs mapping's maximum concurrency bounds it.
+            environment={
+                "variables": {
+                    **self._service_environment(),
+                    # Records from this queue end their job failed (service/worker.py).
+                    "IMAGEGEN_JOBS_DEAD_LETTER_ARN": self.dead_letter_queue.arn,
+                }
+            },
+            logging_config={
+                "log_format": "JSON",
+                "log_group": self.worker_log_group.name,
+                "application_log_level": s.lambda_log_level,
+                "system_log_level": "WARN",
+            },
+            tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.worker_log_group, self.worker_role_policy]
+            ),
+        )
+        # Lambda polls each queue with the worker's role, one message per invocation: the
+        # handler raises when a job cannot be stored, which returns that one message to the
+        # queue, so no partial batch responses (function_response_types) are needed. Creating
+        # a mapping checks the role may receive from the queue: after the role policy.
+        mapping = pulumi.ResourceOptions(parent=self, depends_on=[self.worker_role_policy])
+        self.job_mappings = [
+            aws.lambda_.EventSourceMapping(
+                f"{name}-{suffix}-to-worker",
+                event_source_arn=queue.arn,
+                function_name=self.worker.arn,
+                batch_size=1,
+                # Caps the worker's concurrent invocations from this queue (so parallel Bedrock
+                # calls from jobs) without throttling it: messages wait in the queue instead
+                # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+                scaling_config={"maximum_concurrency": concurrency},
+                opts=mapping,
+            )
+            for suffix, queue, concurrency in (
+                ("jobs", self.jobs_queue, s.job_concurrency),
+                ("dead-letters", self.dead_letter_queue, DEAD_LETTER_CONCURRENCY),
+            )
+        ]
 
     def _authorizer(
         self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions

@@ -2,8 +2,10 @@
 
 Alarms watch AWS's own metrics, so they need nothing from the service's logs or log level:
 API 5XX (AWS/ApiGateway, per API and stage), Lambda errors and throttles (AWS/Lambda, per
-function), and Bedrock throttling (AWS/Bedrock ``InvocationThrottles``, per model id, published
-for InvokeModel). Without an email they still show in the CloudWatch console.
+function: the API function and the job worker; the key authorizer's throttles only), jobs that
+reached the dead-letter queue (AWS/SQS), and Bedrock throttling (AWS/Bedrock
+``InvocationThrottles``, per model id, published for InvokeModel). Without an email they still
+show in the CloudWatch console.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ BEDROCK_SERVICE = "Amazon Bedrock"
 
 @dataclass(frozen=True)
 class Alarm:
-    """One CloudWatch alarm: a metric's 5-minute sum at or above ``threshold``."""
+    """One CloudWatch alarm: a metric's 5-minute ``statistic`` (a count's sum, or a gauge's
+    maximum) at or above ``threshold``."""
 
     suffix: str
     namespace: str
@@ -29,6 +32,7 @@ class Alarm:
     dimensions: dict[str, pulumi.Input[str]]
     threshold: int
     description: str
+    statistic: str = "Sum"
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,12 @@ class MonitoringArgs:
     api_name: pulumi.Input[str]
     stage_name: pulumi.Input[str]
     function_name: pulumi.Input[str]
+    worker_name: pulumi.Input[str]
+    dead_letter_queue_name: pulumi.Input[str]
     model_ids: tuple[str, ...]
     alarm_email: str
     monthly_budget_usd: int
+    authorizer_name: pulumi.Input[str] | None = None  # None: IAM authorization, no authorizer
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -69,7 +76,7 @@ class Monitoring(pulumi.ComponentResource):
                 namespace=alarm.namespace,
                 metric_name=alarm.metric,
                 dimensions=alarm.dimensions,
-                statistic="Sum",
+                statistic=alarm.statistic,
                 period=PERIOD_SECONDS,
                 evaluation_periods=1,
                 threshold=alarm.threshold,
@@ -104,12 +111,67 @@ class Monitoring(pulumi.ComponentResource):
 def _alarms(args: MonitoringArgs) -> list[Alarm]:
     api = {"ApiName": args.api_name, "Stage": args.stage_name}
     function = {"FunctionName": args.function_name}
+    worker = {"FunctionName": args.worker_name}
+    dead_letters = {"QueueName": args.dead_letter_queue_name}
     alarms = [
         Alarm("api-5xx", "AWS/ApiGateway", "5XXError", api, 5, "API answered 5xx, 5+ in 5 min"),
         # The handler turns every error into an answer, so any Lambda error is a crash or timeout.
         Alarm("function-errors", "AWS/Lambda", "Errors", function, 1, "Lambda crash or timeout"),
         Alarm("function-throttles", "AWS/Lambda", "Throttles", function, 1, "Lambda throttled"),
+        # The worker ends a failing job with its error; it raises only when it cannot store the
+        # job (the message returns to the queue) or dies (crash, timeout).
+        Alarm(
+            "worker-errors",
+            "AWS/Lambda",
+            "Errors",
+            worker,
+            1,
+            "Job worker crash, timeout or storage failure (the job's message is delivered again)",
+        ),
+        Alarm("worker-throttles", "AWS/Lambda", "Throttles", worker, 1, "Job worker throttled"),
+        # The worker's own mapping consumes the dead-letter queue at once (it ends those jobs
+        # failed), so a dead letter is rarely visible: every one is received, and SQS counts
+        # what ReceiveMessage returns in NumberOfMessagesReceived (SQS Developer Guide,
+        # sqs-available-cloudwatch-metrics.html; NumberOfMessagesSent leaves out messages moved
+        # there by a redrive policy, sqs-dead-letter-queues.html).
+        Alarm(
+            "jobs-dead-lettered",
+            "AWS/SQS",
+            "NumberOfMessagesReceived",
+            dead_letters,
+            1,
+            "Jobs reached the dead-letter queue: their deliveries kept failing (they end failed)",
+        ),
+        # Visible dead letters (ApproximateNumberOfMessagesVisible > 0, a gauge: its maximum)
+        # mean that mapping is not keeping up: disabled, throttled, or failing to end them.
+        Alarm(
+            "jobs-dead-letter-backlog",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            dead_letters,
+            1,
+            "Dead-lettered jobs wait in the queue: the worker's dead-letter mapping is not"
+            " ending them",
+            statistic="Maximum",
+        ),
     ]
+    if args.authorizer_name is not None:
+        # No Errors alarm for the key authorizer: it refuses a request without a key by raising
+        # Exception("Unauthorized") (API Gateway's 401), and Lambda's Errors metric counts
+        # "exceptions that your code throws" (Lambda Developer Guide,
+        # monitoring-metrics-types.html), so every 401 would count as an error. Its real
+        # failures (a crash, its 3 s timeout) are 500s, which the api-5xx alarm sees; a
+        # throttled authorizer is a 500 for every request it should have let through.
+        alarms.append(
+            Alarm(
+                "authorizer-throttles",
+                "AWS/Lambda",
+                "Throttles",
+                {"FunctionName": args.authorizer_name},
+                1,
+                "Key authorizer throttled (its requests answer 500)",
+            )
+        )
     alarms += [
         Alarm(
             f"bedrock-throttles-{re.sub('[^A-Za-z0-9-]', '-', model_id)}",

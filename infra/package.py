@@ -17,6 +17,8 @@ INCLUDED_SUFFIXES = {".py", ".json"}
 HANDLER = "service.handler.lambda_handler"
 # The API-key authorizer ships in the same archive: one build, one set of files to review.
 AUTHORIZER_HANDLER = "service.authorizer.handler"
+# So does the job worker, behind the jobs queue's and the dead-letter queue's mappings.
+WORKER_HANDLER = "service.worker.lambda_handler"
 
 
 def service_files() -> list[Path]:

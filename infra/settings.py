@@ -42,6 +42,10 @@ LAMBDA_LOG_LEVELS = {
     "ERROR": "ERROR",
 }
 AUTHORIZATIONS = ("api_key", "iam")
+# An SQS event source mapping's maximum concurrency (ScalingConfig.MaximumConcurrency, "Valid
+# Range: Minimum value of 2. Maximum value of 1000",
+# https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html).
+JOB_CONCURRENCY_RANGE = (2, 1000)
 
 
 @lru_cache(maxsize=1)
@@ -158,6 +162,7 @@ class ImageApiSettings:
     log_level: str
     alarm_email: str
     monthly_budget_usd: int
+    job_concurrency: int
 
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str, region: str) -> ImageApiSettings:
@@ -196,6 +201,7 @@ class ImageApiSettings:
             log_level=get("logLevel", "get").strip().upper(),
             alarm_email=get("alarmEmail", "get").strip(),
             monthly_budget_usd=get("monthlyBudgetUsd", "get_int"),
+            job_concurrency=get("jobConcurrency", "get_int"),
         )
         settings.check(today)
         return settings
@@ -234,6 +240,12 @@ class ImageApiSettings:
             raise ValueError("imagegen:monthlyBudgetUsd must be 0 (no budget) or more")
         if self.monthly_budget_usd and not self.alarm_email:
             raise ValueError("imagegen:monthlyBudgetUsd needs imagegen:alarmEmail to notify")
+        low, high = JOB_CONCURRENCY_RANGE
+        if not low <= self.job_concurrency <= high:
+            raise ValueError(
+                f"imagegen:jobConcurrency must be {low}..{high}: the jobs queue's event source"
+                " mapping's maximum concurrency (Lambda's ScalingConfig range)"
+            )
 
     def _check_models(self) -> None:
         known = catalogue()

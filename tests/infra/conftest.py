@@ -31,6 +31,7 @@ AUTONAMED = {
     "aws:iam/policy:Policy": "name",
     "aws:sns/topic:Topic": "name",
     "aws:budgets/budget:Budget": "name",
+    "aws:sqs/queue:Queue": "name",
 }
 
 
@@ -43,6 +44,11 @@ class Resource:
     retain_on_delete: bool = False
     autonamed: bool = False  # the program left the physical name to Pulumi
     id: str = ""  # the id the mocks returned, which other resources receive as an input
+    dependencies: list[str] = field(default_factory=list)  # URNs it waits for (depends_on too)
+
+    def waits_for(self, name: str) -> bool:
+        """Whether Pulumi creates this resource after the one named ``name``."""
+        return any(urn.endswith(f"::{name}") for urn in self.dependencies)
 
 
 @dataclass
@@ -73,6 +79,15 @@ class StackRun:
     def policy(self) -> dict:
         """The service function's role policy (the authorizer's role has its own)."""
         return json.loads(self.named(f"imagegen-{self.stack}-function-policy").inputs["policy"])
+
+    @property
+    def worker(self) -> Resource:
+        """The job worker's function (``service.worker``)."""
+        return self.named(f"imagegen-{self.stack}-worker")
+
+    @property
+    def worker_policy(self) -> dict:
+        return json.loads(self.named(f"imagegen-{self.stack}-worker-policy").inputs["policy"])
 
     @property
     def body(self) -> dict:
@@ -115,6 +130,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 f"{inputs.get('stageName')}"
             },
             "aws:apigateway/apiKey:ApiKey": {"value": "secret-api-key-value"},
+            "aws:sqs/queue:Queue": {
+                "arn": f"{arn}:sqs:{region}:{ACCOUNT}:{name}",
+                "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{name}",
+            },
             "random:index/randomPassword:RandomPassword": {
                 "result": "r" * int(inputs.get("length", 16))
             },
@@ -146,9 +165,11 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.options: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self.dependencies: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request):
         self.options[(request.type, request.name)] = (request.protect, request.retainOnDelete)
+        self.dependencies[(request.type, request.name)] = list(request.dependencies)
         return super().RegisterResource(request)
 
 
@@ -185,6 +206,7 @@ def run_program(
     for resource in run.resources:
         protect, retain = monitor.options[(resource.type, resource.name)]
         resource.protect, resource.retain_on_delete = protect, retain
+        resource.dependencies = monitor.dependencies[(resource.type, resource.name)]
     return run
 
 

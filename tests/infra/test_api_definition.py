@@ -235,9 +235,11 @@ def test_iam_authorization_has_no_key_authorizer(iam_prod: StackRun):
     assert "UNAUTHORIZED" not in iam_prod.body["x-amazon-apigateway-gateway-responses"]
     names = {r.name for r in iam_prod.resources}
     assert not {n for n in names if "authoriz" in n}, names
-    assert [f.name for f in iam_prod.of_type("aws:lambda/function:Function")] == [
-        "imagegen-prod-function"
-    ]
+    # The API's function and the job worker (fed by SQS, not by the API): no authorizer.
+    assert {f.name for f in iam_prod.of_type("aws:lambda/function:Function")} == {
+        "imagegen-prod-function",
+        "imagegen-prod-worker",
+    }
 
 
 def test_the_openai_compatible_routes_are_deployed_to_the_lambda(run: StackRun):

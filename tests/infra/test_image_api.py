@@ -138,6 +138,7 @@ def test_the_key_authorizers_role_may_only_write_its_own_logs(run: StackRun):
     assert {r.name for r in run.of_type(ROLE)} == {
         f"imagegen-{run.stack}-function-role",
         f"imagegen-{run.stack}-authorizer-role",
+        f"imagegen-{run.stack}-worker-role",  # the job worker's own (test_jobs.py)
     }
 
 

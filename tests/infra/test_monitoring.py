@@ -10,8 +10,14 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 BUDGET = "aws:budgets/budget:Budget"
 
 
-def alarms(run: StackRun) -> dict[tuple[str, str], dict]:
-    return {(a.inputs["namespace"], a.inputs["metricName"]): a.inputs for a in run.of_type(ALARM)}
+def alarms(run: StackRun, dimension: str | None = None) -> dict[tuple[str, str], dict]:
+    """Alarms by (namespace, metric); with ``dimension``, only those on that dimension value
+    (the API function, the worker and the authorizer share AWS/Lambda's metric names)."""
+    return {
+        (a.inputs["namespace"], a.inputs["metricName"]): a.inputs
+        for a in run.of_type(ALARM)
+        if dimension is None or dimension in a.inputs["dimensions"].values()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +39,8 @@ def test_api_5xx_is_watched_on_this_apis_stage(run: StackRun):
 
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_lambda_errors_and_throttles_are_watched(run: StackRun, metric):
-    alarm = alarms(run)[("AWS/Lambda", metric)]
     function = run.function.inputs["name"]
+    alarm = alarms(run, function)[("AWS/Lambda", metric)]
     assert alarm["dimensions"] == {"FunctionName": function}
     assert alarm["threshold"] == 1
 

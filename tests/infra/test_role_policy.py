@@ -40,7 +40,7 @@ from moto import mock_aws
 from moto.core import disable_iam_authentication, enable_iam_authentication
 
 from infra import iam
-from infra.image_api import KEY_PREFIX, UPLOAD_PREFIX
+from infra.image_api import JOB_PREFIX, KEY_PREFIX, UPLOAD_PREFIX
 from infra.settings import ImageApiSettings
 from service import aws
 from service.catalogue import default_catalogue
@@ -75,11 +75,14 @@ def document(dev: StackRun) -> dict:
     function = dev.function.inputs
     bucket = function["environment"]["variables"]["IMAGEGEN_BUCKET"]
     log_group = function["loggingConfig"]["logGroup"]
+    queue = dev.named("imagegen-dev-jobs").inputs["name"]
     return iam.lambda_policy(
         model_arns=iam.bedrock_model_arns(settings.invocations, dev.region, ACCOUNT, "aws"),
         bucket_arn=f"arn:aws:s3:::{bucket}",
         key_prefix=KEY_PREFIX,
         upload_prefix=UPLOAD_PREFIX,
+        job_prefix=JOB_PREFIX,
+        jobs_queue_arn=f"arn:aws:sqs:{dev.region}:{ACCOUNT}:{queue}",
         log_group_arn=f"arn:aws:logs:{dev.region}:{ACCOUNT}:log-group:{log_group}",
         kms_key_arn=None,
         tracing=False,

@@ -54,15 +54,17 @@ def test_encryption_is_sse_s3_in_dev_and_kms_in_prod(dev, prod):
 
 
 @pytest.mark.parametrize(("stack", "days"), [("dev", 7), ("prod", 30)])
-def test_generated_images_and_uploads_expire_per_environment(dev, prod, stack, days):
+def test_generated_images_uploads_and_jobs_expire_per_environment(dev, prod, stack, days):
+    """Jobs (asynchronous requests and their state) expire like the images they name."""
     run = {"dev": dev, "prod": prod}[stack]
     lifecycle = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     rules = {rule["filter"]["prefix"]: rule for rule in lifecycle.inputs["rules"]}
-    assert set(rules) == {"images/", "uploads/"}
+    assert set(rules) == {"images/", "uploads/", "jobs/"}
     for rule in rules.values():
         assert rule["status"] == "Enabled" and rule["expiration"]["days"] == days
         assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
-    assert len({rule["id"] for rule in rules.values()}) == 2
+    assert rules["jobs/"]["id"] == "expire-jobs"
+    assert len({rule["id"] for rule in rules.values()}) == 3
 
 
 def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
@@ -73,6 +75,7 @@ def test_force_destroy_only_in_dev_and_prod_data_is_protected(dev, prod):
         "imagegen-prod-images",
         "imagegen-prod-function-logs",
         "imagegen-prod-authorizer-logs",  # who was refused a key: kept like the function's logs
+        "imagegen-prod-worker-logs",  # what each job did: kept like the function's logs
         "imagegen-prod-access-logs",
         "imagegen-prod-images-key",
     }
@@ -138,7 +141,8 @@ def test_kms_grant_only_with_kms(dev, prod):
     def sids(run):
         return {s["Sid"] for s in run.policy["Statement"]}
 
-    assert "UseBucketKey" in sids(prod) and "UseBucketKey" not in sids(dev)
+    # The stack's key now encrypts the job queues as well as the bucket: UseStackKey.
+    assert "UseStackKey" in sids(prod) and "UseStackKey" not in sids(dev)
 
 
 def test_lambda_runtime_architecture_handler_and_environment(run):
@@ -203,6 +207,7 @@ def test_log_groups_have_retention_per_stack(dev, prod):
     assert retention(dev) == {
         "imagegen-dev-function-logs": 7,
         "imagegen-dev-authorizer-logs": 7,
+        "imagegen-dev-worker-logs": 7,
         "imagegen-dev-access-logs": 7,
     }
     assert set(retention(prod).values()) == {90}
