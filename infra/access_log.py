@@ -25,6 +25,8 @@ PLAIN = {
     "latencyMs": "$context.responseLatency",
     "integrationLatencyMs": "$context.integrationLatency",
     "apiKeyId": "$context.identity.apiKeyId",
+    # The key authorizer's "key-<16 hex digits>": which key called, though the key is not logged.
+    "principalId": "$context.authorizer.principalId",
     "errorType": "$context.error.responseType",
 }
 

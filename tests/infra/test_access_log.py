@@ -33,6 +33,7 @@ PRODUCED_BY_API_GATEWAY = {
     "$context.responseLatency": "29001",
     "$context.integrationLatency": "-",
     "$context.identity.apiKeyId": "-",
+    "$context.authorizer.principalId": "key-0123456789abcdef",  # service.authorizer's name
     "$context.error.responseType": "INTEGRATION_TIMEOUT",
 }
 VARIABLE = re.compile(r"\$context\.[A-Za-z0-9_.]*[A-Za-z0-9_]")
