@@ -12,6 +12,7 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.client import HTTPException
 from typing import Any
 from xml.etree import ElementTree
@@ -30,6 +31,12 @@ CONTENT_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8": "image/jpeg"}
 MODELS_ANSWER = ("default_model", "models")
 MODEL = ("alias", "id", "family", "status", "usable", "limits")
 OPERATION = ("operation", "usable", "fields", "inputs")
+# Asynchronous jobs: the 202 of POST /images and /images/edits, and GET /jobs/{id}.
+JOB_ACCEPTED = ("job_id", "status", "status_url")
+JOB = ("job_id", "status", "created_at", "updated_at")
+JOB_ERROR = ("code", "message")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+ENDED = ("succeeded", "failed")
 
 
 class ApiError(Exception):
@@ -127,8 +134,20 @@ def _error_of(exc: urllib.error.HTTPError) -> ApiError:
 
 def _call(
     api: str, path: str, api_key: str | None, timeout: float, body: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    headers = {"Accept": "application/json"}
+) -> Any:
+    return _request(api, path, api_key, timeout, body)[1]
+
+
+def _request(
+    api: str,
+    path: str,
+    api_key: str | None,
+    timeout: float,
+    body: dict[str, Any] | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """The HTTP status and the parsed JSON answer of one API call."""
+    headers = {"Accept": "application/json", **(extra_headers or {})}
     if api_key:
         headers["x-api-key"] = api_key
     data = None
@@ -153,7 +172,7 @@ def _call(
             ) from None
         raise ApiError(0, "unreachable", f"cannot reach {api}: {reason}") from None
     try:
-        return json.loads(raw)
+        return status, json.loads(raw)
     except ValueError:
         raise ApiError(
             status,
@@ -188,29 +207,133 @@ def _expect_images(answer: dict[str, Any], api: str) -> None:
             raise ApiError(0, "unexpected_answer", f"an image from {api} has a malformed {wrong}")
 
 
-def post_images(
-    api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
+def _images_answer(
+    answer: Any, api: str, keys: tuple[str, ...] = IMAGES_ANSWER, what: str = "the answer"
 ) -> dict[str, Any]:
-    answer = _expect(
-        _call(api, "/images", api_key, timeout, body), IMAGES_ANSWER, "the answer", api
-    )
+    """``answer`` if it is an images answer (``POST /images``, or with ``operation`` in
+    ``keys`` ``POST /images/edits``) whose images can be saved and fetched."""
+    _expect(answer, keys, what, api)
     _expect(answer["cost"], COST, "'cost'", api)
     _expect_images(answer, api)
     return answer
+
+
+EDIT_ANSWER = (*IMAGES_ANSWER, "operation")
+PATHS = {"/images": IMAGES_ANSWER, "/images/edits": EDIT_ANSWER}
+
+
+def post_images(
+    api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    return _images_answer(_call(api, "/images", api_key, timeout, body), api)
 
 
 def post_edit(
     api: str, body: dict[str, Any], api_key: str | None = None, timeout: float = 60.0
 ) -> dict[str, Any]:
-    answer = _expect(
-        _call(api, "/images/edits", api_key, timeout, body),
-        (*IMAGES_ANSWER, "operation"),
-        "the answer",
-        api,
-    )
-    _expect(answer["cost"], COST, "'cost'", api)
-    _expect_images(answer, api)
+    return _images_answer(_call(api, "/images/edits", api_key, timeout, body), api, EDIT_ANSWER)
+
+
+def _submit(
+    api: str,
+    path: str,
+    body: dict[str, Any],
+    api_key: str | None,
+    timeout: float,
+    sync_fallback: bool,
+) -> dict[str, Any]:
+    if sync_fallback:  # a preference (RFC 7240): an API without jobs answers synchronously
+        status, answer = _request(api, path, api_key, timeout, body, {"Prefer": "respond-async"})
+        if status != 202:
+            return _images_answer(answer, api, PATHS[path])
+    else:  # asked for: an API without jobs refuses it (400 naming 'async')
+        _, answer = _request(api, path, api_key, timeout, {**body, "async": True})
+    accepted = _expect(answer, JOB_ACCEPTED, "the answer", api)
+    if not isinstance(accepted["job_id"], str) or not accepted["job_id"]:
+        raise ApiError(0, "unexpected_answer", f"the job id from {api} is not a string")
+    return accepted
+
+
+def submit_images(
+    api: str,
+    body: dict[str, Any],
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    *,
+    sync_fallback: bool = False,
+) -> dict[str, Any]:
+    """Start a generation as a job: the 202's ``{"job_id", "status", "status_url", ...}``
+    (``"async": true``, so an API without jobs refuses with 400 naming ``async``). With
+    ``sync_fallback`` the job is asked for with ``Prefer: respond-async`` instead, which an API
+    without jobs answers synchronously: that answer (``post_images``'s) is returned then, so
+    check for ``job_id``."""
+    return _submit(api, "/images", body, api_key, timeout, sync_fallback)
+
+
+def submit_edit(
+    api: str,
+    body: dict[str, Any],
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    *,
+    sync_fallback: bool = False,
+) -> dict[str, Any]:
+    """``submit_images`` for ``POST /images/edits`` (the synchronous answer is
+    ``post_edit``'s)."""
+    return _submit(api, "/images/edits", body, api_key, timeout, sync_fallback)
+
+
+def status_url_parts(url: str) -> tuple[str, str]:
+    """A status URL (``<stage URL>/jobs/<id>``) as (stage URL, job id)."""
+    require_web_url(url, "status URL")
+    stage, sep, job_id = url.partition("?")[0].rstrip("/").rpartition("/jobs/")
+    if not sep or not stage or not job_id or "/" in job_id:
+        raise ApiError(0, "invalid_url", f"the status URL {url!r} is not <API URL>/jobs/<job id>")
+    return stage_url(stage, "status URL"), urllib.parse.unquote(job_id)
+
+
+def is_url(text: str) -> bool:
+    return "://" in text
+
+
+def get_job(
+    api: str, job: str, api_key: str | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
+    """``GET /jobs/{id}`` for a job id or its status URL, checked: a known status, a
+    ``result`` that is an images answer when it succeeded, an ``error`` when it failed. A status
+    URL must be ``api``'s (the API key goes with the request)."""
+    job_id = job
+    if is_url(job):
+        stage, job_id = status_url_parts(job)
+        if stage != stage_url(api):
+            raise ApiError(
+                0,
+                "invalid_url",
+                f"the status URL {job!r} is not of the API {api}; the API key goes only there",
+            )
+    path = "/jobs/" + urllib.parse.quote(job_id, safe="")
+    answer = _expect(_call(api, path, api_key, timeout), JOB, "the answer", api)
+    if answer["status"] not in JOB_STATUSES:
+        raise ApiError(
+            0,
+            "unexpected_answer",
+            f"the job's status {answer['status']!r} from {api} is not one of"
+            f" {', '.join(JOB_STATUSES)}",
+        )
+    if answer["status"] == "succeeded":
+        _images_answer(answer.get("result"), api, what="the job's 'result'")
+    if answer["status"] == "failed":
+        _expect(answer.get("error"), JOB_ERROR, "the job's 'error'", api)
     return answer
+
+
+def poll_delays(first: float = 0.5, most: float = 5.0, factor: float = 1.5) -> Iterator[float]:
+    """Seconds to wait before each poll of a job: soon at first (a fast job ends within a
+    second), then less often, up to ``most``."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(most, delay * factor)
 
 
 def content_type_of(data: bytes) -> str | None:

@@ -5,6 +5,8 @@ infra deploys this document as the body of an ``aws.apigateway.RestApi``; the lo
 routes, validators, API-key security and gateway responses cannot drift apart.
 
 Choices, with the documentation they rest on:
+- An operation the contract marks ``security: []`` (only ``GET /``, the playground page, which
+  holds no data and asks for the key itself) stays public: no key, no authorizer, no SigV4.
 - Every path also gets ``x-amazon-apigateway-any-method`` to the Lambda, so a wrong method is
   answered 405 with ``Allow`` by the handler instead of API Gateway's 403 "Missing
   Authentication Token".
@@ -252,12 +254,23 @@ def api_gateway_definition(
     doc.setdefault("components", {})["securitySchemes"] = schemes
     security = [requirement] if api_key_required else []
     for operations in doc["paths"].values():
-        for operation in operations.values():
+        public = set()
+        for method, operation in operations.items():
             operation["x-amazon-apigateway-integration"] = _integration(invoke_arn)
             if operation.get("parameters"):
                 operation["parameters"] = [_gateway_parameter(p) for p in operation["parameters"]]
                 operation["x-amazon-apigateway-request-validator"] = "params"
-            operation["security"] = security
+            if operation.get("security") == []:  # public by the contract: the playground page
+                public.add(method)
+            for response in operation.get("responses", {}).values():
+                # API Gateway's importer maps a response schema to a model, which must be a
+                # JSON object; the page's text/html needs none (a proxy integration ignores it).
+                content = response.get("content")
+                if content:
+                    response["content"] = {
+                        media: body for media, body in content.items() if "$ref" in body["schema"]
+                    }
+            operation["security"] = [] if method in public else security
         operations["x-amazon-apigateway-any-method"] = {
             "summary": "Any other method: the Lambda answers 405 with Allow",
             "responses": {"405": {"description": "Method not allowed"}},
@@ -265,8 +278,9 @@ def api_gateway_definition(
             "x-amazon-apigateway-integration": _integration(invoke_arn),
         }
         if iam_auth:
-            for operation in operations.values():
-                operation["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
+            for method, operation in operations.items():
+                if method not in public:
+                    operation["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
     doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(
         spec, iam_auth=iam_auth, authorizer=authorizer
     )

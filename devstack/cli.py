@@ -7,6 +7,7 @@ import argparse
 import itertools
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -18,17 +19,25 @@ from typing import Any, NamedTuple
 
 from api_client import (
     API_KEY_VARIABLE,
+    ENDED,
     ApiError,
     UploadError,
     configured_api,
     download,
     get_image_url,
+    get_job,
     get_models,
+    is_url,
+    poll_delays,
     post_edit,
     post_images,
+    status_url_parts,
+    submit_edit,
+    submit_images,
     upload,
 )
 from devstack.edit_command import (
+    OPERATIONS,
     HelpFormatter,
     add_edit_options,
     edit_body,
@@ -51,6 +60,7 @@ from devstack.options import (
 )
 from service import config
 from service.catalogue import Range, default_catalogue
+from service.errors import ImageGenError
 from service.validation import FIELDS
 
 MODEL_OPTIONS = tuple(f for f in FIELDS if f != "prompt")
@@ -60,6 +70,18 @@ OUTPUT_FORMATS = sorted({f for m in CATALOGUE.models for f in m.limits.output_fo
 STYLE_PRESETS = sorted({p for m in CATALOGUE.models for p in m.limits.style_presets})
 REGIONS = sorted({r for m in CATALOGUE.models for r in m.regions})
 DEFAULT_REGION = "us-west-2"  # devstack.stack.LOCAL_REGION; importing that module loads moto
+
+
+def _error_statuses(base: type[ImageGenError] = ImageGenError) -> dict[str, int]:
+    """Each error code with the HTTP status the synchronous route answers it with."""
+    statuses = {base.code: base.status_code}
+    for subclass in base.__subclasses__():
+        statuses |= _error_statuses(subclass)
+    return statuses
+
+
+# A failed job's error is the body the synchronous route would have answered, without its status.
+ERROR_STATUS = _error_statuses()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -122,26 +144,38 @@ def _print_serving(url: str, settings: list[str], keys: bool) -> None:
 
 
 class Progress:
-    """A spinner with elapsed seconds on stderr while the request runs."""
+    """A spinner with elapsed seconds on stderr while the request runs; ``update`` changes its
+    label (a job's status), which is a line of its own when stderr is not a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tty = sys.stderr.isatty()
+        self._started = time.monotonic()
+        self._width = 0  # of the longest line shown: a shorter label must not leave a tail
 
     def _run(self) -> None:
-        started = time.monotonic()
         for frame in itertools.cycle("|/-\\"):
             if self._done.wait(0.1):
                 break
             if self._tty:
-                elapsed = time.monotonic() - started
-                print(
-                    f"\r{frame} {self.label} {elapsed:4.1f}s", end="", file=sys.stderr, flush=True
-                )
+                text = f"{frame} {self.label} {self.elapsed():4.1f}s"
+                self._width = max(self._width, len(text))
+                print(f"\r{text.ljust(self._width)}", end="", file=sys.stderr, flush=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def update(self, label: str) -> None:
+        if label == self.label:
+            return
+        self.label = label
+        if not self._tty:
+            print(f"{label} ({self.elapsed():.0f}s)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> Progress:
+        self._started = time.monotonic()
         if not self._tty:
             print(f"{self.label}...", file=sys.stderr, flush=True)
         self._thread.start()
@@ -151,7 +185,7 @@ class Progress:
         self._done.set()
         self._thread.join()
         if self._tty:
-            print("\r", end="", file=sys.stderr, flush=True)
+            print(f"\r{' ' * self._width}\r", end="", file=sys.stderr, flush=True)
 
 
 class Target(NamedTuple):
@@ -187,6 +221,11 @@ class SaveFailed(Exception):
     """An image could not be written to ``--out`` (it stays in S3: the answer's URL has it)."""
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C while following a job; the message says what became of the job and how to get
+    its images later."""
+
+
 def _print_json(answer: dict[str, Any]) -> None:
     print(json.dumps(answer, indent=2))
 
@@ -217,23 +256,79 @@ def _check_out(args: argparse.Namespace) -> None:
 
 
 def _fetch(
-    args: argparse.Namespace, label: str, call: Callable[[], dict[str, Any]]
+    args: argparse.Namespace,
+    target: Target,
+    label: str,
+    call: Callable[[], dict[str, Any]],
+    submit: Callable[[], dict[str, Any]],
 ) -> tuple[dict[str, Any], list[Path]]:
-    """The API's answer to ``call`` and the images it names, saved in ``--out``."""
-    with Progress(label):
-        result = call()
-        return result, _save(result, Path(args.out))
+    """The API's answer and the images it names, saved in ``--out``: the answer to ``call``, or
+    with ``--async`` the result of the job ``submit`` starts, polled to its end."""
+    out = Path(args.out)
+    if not args.run_async:
+        with Progress(label):
+            result = call()
+            return result, _save(result, out)
+    with Progress(label) as progress:
+        job = submit()
+        try:
+            result = _result(_follow(args, target, job, progress, label))
+            return result, _save(result, out)
+        except KeyboardInterrupt:
+            raise JobInterrupted(_resume_hint(args, target, job["job_id"])) from None
+
+
+def _follow(
+    args: argparse.Namespace,
+    target: Target,
+    job: dict[str, Any],
+    progress: Progress,
+    label: str,
+) -> dict[str, Any]:
+    """Poll ``job`` until it ends (soon at first, then every few seconds), its status on the
+    progress line; the ended job."""
+    delays = poll_delays()
+    while job["status"] not in ENDED:
+        progress.update(f"{label}: job {job['job_id']} {job['status']}")
+        time.sleep(next(delays))  # the poll interval
+        job = get_job(target.url, job["job_id"], target.api_key, timeout=args.timeout)
+    return job
+
+
+def _result(job: dict[str, Any]) -> dict[str, Any]:
+    """An ended job's result (the synchronous answer), or its error as the synchronous route
+    would have answered it."""
+    if job["status"] == "succeeded":
+        return job["result"]
+    error = job["error"]
+    status = ERROR_STATUS.get(error["code"], 0)
+    raise ApiError(status, error["code"], error["message"], error.get("field"))
+
+
+def _resume_hint(args: argparse.Namespace, target: Target, job_id: str) -> str:
+    if target.local:
+        return (
+            f"job {job_id} ended with the local stack this command started (for jobs that"
+            " outlive the command, run imagegen serve and pass --api)"
+        )
+    command = ["imagegen", "job", job_id, "--wait", "--out", args.out]
+    if args.api:
+        command += ["--api", target.url]
+    return f"job {job_id} keeps running; to save its images later: {shlex.join(command)}"
 
 
 def _report(
-    args: argparse.Namespace,
-    saved: tuple[dict[str, Any], list[Path]],
-    target: Target,
-    what: str,
-    seeds: bool = True,
+    args: argparse.Namespace, saved: tuple[dict[str, Any], list[Path]], target: Target
 ) -> int:
-    """Where each image went, ``what`` made it and at what cost, and the URL of a remote one."""
+    """Where each image went, what made it (the model, and the operation of an edit) and at
+    what cost, and the URL of a remote one."""
     result, paths = saved
+    what = f"model {result['model']}"
+    seeds = True
+    if "operation" in result:
+        what = f"operation {result['operation']} ({what})"
+        known = any(op.operation == result["operation"] for op in OPERATIONS)
+        seeds = not known or takes_seed(result["operation"])
     if args.json:
         images = [{**i, "path": str(p)} for i, p in zip(result["images"], paths, strict=True)]
         _print_json({**result, "images": images})
@@ -256,9 +351,13 @@ def _generate(args: argparse.Namespace) -> int:
     label = f"generating with {body.get('model', 'the default model')}"
     with target_context as target:
         saved = _fetch(
-            args, label, lambda: post_images(target.url, body, target.api_key, timeout=args.timeout)
+            args,
+            target,
+            label,
+            lambda: post_images(target.url, body, target.api_key, timeout=args.timeout),
+            lambda: submit_images(target.url, body, target.api_key, timeout=args.timeout),
         )
-    return _report(args, saved, target, f"model {saved[0]['model']}")
+    return _report(args, saved, target)
 
 
 def _upload(target: Target, timeout: float, name: str, data: bytes) -> str:
@@ -274,11 +373,55 @@ def _edit(args: argparse.Namespace) -> int:
         body |= input_references(args, lambda name, data: _upload(target, args.timeout, name, data))
         saved = _fetch(
             args,
+            target,
             f"editing with {args.operation}",
             lambda: post_edit(target.url, body, target.api_key, timeout=args.timeout),
+            lambda: submit_edit(target.url, body, target.api_key, timeout=args.timeout),
         )
-    what = f"operation {saved[0]['operation']} (model {saved[0]['model']})"
-    return _report(args, saved, target, what, seeds=takes_seed(args.operation))
+    return _report(args, saved, target)
+
+
+def _job_target(args: argparse.Namespace) -> tuple[Target, str]:
+    """The API running the job (``--api``, else the status URL's, else ``$IMAGEGEN_API_URL``)
+    and the job id."""
+    stage, job_id = status_url_parts(args.job) if is_url(args.job) else (None, args.job)
+    api = configured_api(args.api) if args.api else stage or configured_api(None)
+    if api is None:  # a local stack started for this command would hold no jobs
+        args.parser.error(
+            "needs --api URL, IMAGEGEN_API_URL or the job's status URL: a fresh local stack"
+            " holds no jobs (a job of generate --async without --api ends with that command's"
+            " stack; run imagegen serve and pass --api http://127.0.0.1:8080)"
+        )
+    return Target(api, args.api_key or os.environ.get(API_KEY_VARIABLE), local=False), job_id
+
+
+def _job(args: argparse.Namespace) -> int:
+    """A job's status; once it succeeded, its images saved and reported as the command that
+    started it reports them; a failed job's error as that command's."""
+    target, job_id = _job_target(args)
+    if args.out:
+        _check_out(args)
+    label = f"job {job_id}"
+    with Progress(f"checking {label}") as progress:
+        job = get_job(target.url, args.job, target.api_key, timeout=args.timeout)
+        if args.wait:
+            try:
+                job = _follow(args, target, job, progress, "waiting")
+            except KeyboardInterrupt:
+                raise JobInterrupted(f"{label} keeps running") from None
+    if job["status"] not in ENDED:
+        if args.json:
+            _print_json(job)
+        else:
+            print(f"{label}: {job['status']} (created {job['created_at']})")
+            print(f"{label} has not ended: add --wait to wait for it", file=sys.stderr)
+        return 0
+    result = _result(job)
+    args.out = args.out or ("edited" if "operation" in result else "generated")
+    _check_out(args)
+    with Progress(f"downloading the images of {label}"):
+        paths = _save(result, Path(args.out))
+    return _report(args, (result, paths), target)
 
 
 def _sizes(size: dict[str, Any]) -> str:
@@ -412,6 +555,19 @@ def _add_api_options(parser: argparse.ArgumentParser, timeout: float, api_help: 
     )
 
 
+def _add_async_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--async",
+        dest="run_async",
+        action="store_true",
+        help="run it as an asynchronous job and poll the job to its end, for work that takes"
+        " longer than an API answers (API Gateway's 29 s); --timeout then bounds each request."
+        " Ctrl-C stops polling and names the job, which keeps running on a deployed API or"
+        " imagegen serve: imagegen job ID --wait saves its images later. Without --api the job"
+        " runs in this command's local stack and ends with it",
+    )
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser(
         "serve",
@@ -529,6 +685,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         choices=OUTPUT_FORMATS,
         help="image format (default: the model's first, png); not every model takes every one",
     )
+    _add_async_option(gen)
     gen.set_defaults(func=_generate, parser=gen)
 
 
@@ -550,7 +707,42 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="directory for the images (default: %(default)s)",
     )
+    _add_async_option(edit)
     edit.set_defaults(func=_edit, parser=edit)
+
+
+def _add_job(sub: argparse._SubParsersAction) -> None:
+    job = sub.add_parser(
+        "job",
+        help="check an asynchronous job (generate/edit --async) and save its images",
+        description="A job that generate --async or edit --async started: while it runs, its "
+        "status (--json: GET /jobs/{id}'s answer; --wait polls it to its end); once it has "
+        "succeeded, its images saved in --out and printed as the command that started it prints "
+        "them (--json too); once it has failed, that command's one-line error. Needs the API "
+        "running the job: a job started without --api ran in that command's local stack and "
+        "ended with it.",
+    )
+    job.add_argument(
+        "job", metavar="ID|URL", help="the job id, or its status URL (<API URL>/jobs/ID)"
+    )
+    _add_api_options(
+        job,
+        timeout=30.0,
+        api_help="stage URL of the API running the job, e.g. http://127.0.0.1:8080 for "
+        "imagegen serve (default: the status URL's, else $IMAGEGEN_API_URL)",
+    )
+    job.add_argument(
+        "--out",
+        metavar="DIR",
+        help="directory for the images (default: generated, or edited for an edit's job)",
+    )
+    job.add_argument(
+        "--wait",
+        action="store_true",
+        help="poll a queued or running job until it ends, with a progress line (Ctrl-C stops "
+        "waiting, not the job)",
+    )
+    job.set_defaults(func=_job, parser=job)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -586,6 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for imagegen serve (default: $IMAGEGEN_API_URL; required)",
     )
     url.set_defaults(func=_url, parser=url)
+    _add_job(sub)
     # Listed for --help only: main() hands `imagegen mcp ...` to the MCP server's own parser.
     sub.add_parser(
         "mcp",
@@ -629,6 +822,9 @@ def main(argv: list[str] | None = None) -> int:
     except MissingExtra as exc:  # the local stack, in an install without the 'local' extra
         print(f"imagegen: {exc}", file=sys.stderr)
         return 1
+    except JobInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -13,7 +13,7 @@ import pulumi
 from infra.settings import ROOT
 
 SERVICE_DIR = ROOT / "service"
-INCLUDED_SUFFIXES = {".py", ".json"}
+INCLUDED_SUFFIXES = {".py", ".json", ".html"}  # .html: the playground page (GET /)
 HANDLER = "service.handler.lambda_handler"
 # The API-key authorizer ships in the same archive: one build, one set of files to review.
 AUTHORIZER_HANDLER = "service.authorizer.handler"

@@ -2,7 +2,9 @@
 local stack.
 
 Both backends take the REST request body and return the REST answer, so the MCP layer has one
-code path and the service's validation stays the single source of truth. Only a local file
+code path and the service's validation stays the single source of truth. Where the backend runs
+asynchronous jobs (an API with them, or a service with a jobs queue: the local stack's, or a
+deployment's) the work starts as a job, which the caller polls to the same answer. Only a local file
 given as an edit input travels differently: uploaded to a deployed API (whose Lambda takes at
 most 6 MB per request), inline in-process (no such limit, and no upload left behind in S3).
 
@@ -34,10 +36,19 @@ class BackendError(Exception):
     """A refusal or failure, with a message an assistant can act on."""
 
 
-class Backend(Protocol):
-    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+GENERATE, EDIT = "generate", "edit"  # the kinds of work (service.jobs.KINDS)
 
-    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+class Backend(Protocol):
+    def start(self, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Start generating (``kind`` GENERATE, the body of ``POST /images``) or editing (EDIT,
+        ``POST /images/edits``): a job (``{"job_id", "status", ...}`` as the 202 has it) where
+        the backend runs jobs, else the finished answer."""
+        ...
+
+    def job(self, job_id: str, timeout: float) -> dict[str, Any]:
+        """The job as ``GET /jobs/{id}`` answers it."""
+        ...
 
     def file_input(self, path: Path, timeout: float) -> dict[str, str]: ...
 
@@ -49,6 +60,12 @@ class Backend(Protocol):
 def _explain(code: str, message: str, field: str | None) -> BackendError:
     where = f" (field '{field}')" if field else ""
     return BackendError(f"{code}: {message}{where}")
+
+
+def job_failure(error: dict[str, Any]) -> BackendError:
+    """A failed job's ``error`` (the body the synchronous route would have answered), worded as
+    that route's refusal."""
+    return _explain(error["code"], error["message"], error.get("field"))
 
 
 def read_image_file(path: Path) -> bytes:
@@ -82,15 +99,25 @@ class DirectBackend:
     def __init__(self, generator: Callable[[], Generator] | None = None) -> None:
         self._generator = generator or environment_generator()
 
-    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def start(self, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """A job when the service has a jobs queue (its worker runs the job: the local stack's
+        thread, or a deployment's function), else the work done within ``timeout``."""
+        from service import job_api  # the service's AWS SDK, as the generator itself
+
+        service = self._generator()
         try:
-            return self._generator().generate(body, time.monotonic() + timeout)
+            if service.queue is not None:
+                return job_api.submit(service, kind, body, base_url="")
+            run = service.edit if kind == EDIT else service.generate
+            return run(body, time.monotonic() + timeout)
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
-    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def job(self, job_id: str, timeout: float) -> dict[str, Any]:
+        from service import job_api
+
         try:
-            return self._generator().edit(body, time.monotonic() + timeout)
+            return job_api.status(self._generator(), job_id)
         except ImageGenError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
@@ -118,15 +145,18 @@ class RemoteBackend:
         self.api_key = api_key
         self.timeout = timeout
 
-    def generate(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def start(self, kind: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Asks for a job with ``Prefer: respond-async``: an API without jobs (jobs off, or
+        older) answers synchronously instead."""
+        submit = client.submit_edit if kind == EDIT else client.submit_images
         try:
-            return client.post_images(self.api_url, body, self.api_key, timeout=timeout)
+            return submit(self.api_url, body, self.api_key, timeout, sync_fallback=True)
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 
-    def edit(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def job(self, job_id: str, timeout: float) -> dict[str, Any]:
         try:
-            return client.post_edit(self.api_url, body, self.api_key, timeout=timeout)
+            return client.get_job(self.api_url, job_id, self.api_key, timeout)
         except client.ApiError as exc:
             raise _explain(exc.code, exc.message, exc.field) from exc
 

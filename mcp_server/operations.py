@@ -23,6 +23,13 @@ INPUT_FORMS = (
     " (stdio only) an absolute path to a local PNG, JPEG or WebP file"
 )
 _TYPES: dict[str, type] = {"text": str, "number": float, "integer": int}
+# How the image tools run: their descriptions end with it.
+JOBS_NOTE = (
+    "Where the backend has asynchronous jobs (a REST API with them, or the service with a jobs"
+    " queue, as the local stack has), the work runs as a job: progress notifications name it, and"
+    " if this call ends first (a timeout) the job keeps running and get_job returns its result."
+    " Otherwise the work runs within this call."
+)
 
 
 @dataclass(frozen=True)
@@ -294,4 +301,5 @@ def description(tool: EditTool, catalogue: Catalogue, today: date) -> str:
         "Returns a small preview, a link to the full image, its key (to edit it further) and the"
         " seed."
     )
+    lines.append(JOBS_NOTE)
     return "\n".join(lines)

@@ -1,9 +1,15 @@
 """imagegen MCP server: ``generate_image``, the editing tools (``edit_image``, ``upscale_image``,
-``remove_background``), ``list_models`` and ``get_image_url`` for assistants.
+``remove_background``), ``list_models``, ``get_image_url`` and ``get_job`` for assistants.
 
 The tool schemas are built from ``service``'s catalogue of models and operations, and every
 request is validated by the service itself (in-process or behind the REST API), so limits live
 in one place.
+
+Generating and editing run as asynchronous jobs where the backend has them: the tool polls the
+job, sending progress notifications that name it, and answers as the synchronous call would.
+The installed SDK (mcp 2.x) carries the wire types of the 2025-11-25 tasks draft but routes none
+of its methods (``mcp_types.methods``: "tasks/* deliberately absent") and implements no tasks
+extension, so a job outlives a call that timed out through ``get_job`` instead of an MCP task.
 """
 
 import base64
@@ -43,13 +49,16 @@ from devstack.options import (
 )
 from mcp_server.arguments import image_input, strict_tool
 from mcp_server.backends import (
+    EDIT,
+    GENERATE,
     Backend,
     BackendError,
     DirectBackend,
     RemoteBackend,
     environment_generator,
+    job_failure,
 )
-from mcp_server.operations import EditTool, description, edit_tools, parameters
+from mcp_server.operations import JOBS_NOTE, EditTool, description, edit_tools, parameters
 from mcp_server.preview import make_preview
 from service.catalogue import ModelSpec, Range, default_catalogue
 from service.config import BUCKET, DEFAULT_MAX_IMAGES, MAX_IMAGES, REGION, ConfigError, Settings
@@ -178,11 +187,15 @@ async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
 TOOLS: list[Tool] = []
 
 
-def tool(annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a tool whose arguments are checked strictly (``mcp_server.arguments``)."""
+def tool(
+    annotations: ToolAnnotations, jobs: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a tool whose arguments are checked strictly (``mcp_server.arguments``); the
+    description of one whose work may run as a job (``jobs``) says so."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        TOOLS.append(strict_tool(fn, annotations=annotations))
+        options = {"description": f"{inspect.getdoc(fn)}\n{JOBS_NOTE}"} if jobs else {}
+        TOOLS.append(strict_tool(fn, annotations=annotations, **options))
         return fn
 
     return register
@@ -230,9 +243,79 @@ async def _call(ctx: Context, label: str, fn: Callable[..., Any], *args: Any) ->
     return outcome["value"]
 
 
-@tool(
-    ToolAnnotations(title="Generate image", open_world_hint=True, **IMAGE_TOOL),
-)
+async def _produce(ctx: Context, label: str, start: Callable[..., Any], *args: Any) -> Any:
+    """The REST answer of a generation or edit: ``start(*args)`` (blocking) returns it, or a job
+    where the backend runs them, which is then followed to its end (``_follow``), within the
+    server's timeout in all."""
+    timeout = _context(ctx).options.timeout_seconds
+    began = time.monotonic()
+    started = await _call(ctx, label, start, *args)
+    if "job_id" not in started:
+        return started
+    return _outcome(await _follow(ctx, label, started, began, began + timeout), timeout)
+
+
+def _get_job_hint(job_id: str) -> str:
+    return f"call get_job with job_id '{job_id}' for its images"
+
+
+async def _follow(
+    ctx: Context, label: str, job: dict[str, Any], began: float, give_up: float
+) -> dict[str, Any]:
+    """Poll ``job`` (soon at first, then every few seconds) until it ends or the monotonic
+    time ``give_up`` passes, with a progress notification every second naming the job, its
+    status and the seconds since ``began`` (when the call started): the job as last seen."""
+    app = _context(ctx)
+    job_id = job["job_id"]
+    delays = client.poll_delays()
+    next_poll = time.monotonic() + next(delays)
+    while job["status"] not in client.ENDED:
+        now = time.monotonic()
+        elapsed = now - began
+        await ctx.report_progress(
+            elapsed, None, f"{label}: job {job_id} {job['status']} ({elapsed:.0f}s)"
+        )
+        if now >= give_up:
+            break
+        await anyio.sleep(min(next_poll, now + 1.0, give_up) - now)
+        if time.monotonic() < next_poll:
+            continue
+        with anyio.move_on_after(max(give_up - time.monotonic(), 0) + 5):
+            try:
+                job = await anyio.to_thread.run_sync(
+                    partial(app.backend.job, job_id, app.options.timeout_seconds),
+                    abandon_on_cancel=True,
+                )
+            except BackendError as exc:
+                raise ToolError(
+                    f"{exc}; job {job_id} may still be running: {_get_job_hint(job_id)}"
+                ) from exc
+        next_poll = time.monotonic() + next(delays)
+    return job
+
+
+def _outcome(job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """A followed job's result (the synchronous answer), or a ``ToolError``: its error, worded
+    as the synchronous call's, or that it is still running."""
+    job_id = job["job_id"]
+    if job["status"] == "succeeded":
+        return job["result"]
+    if job["status"] == "failed":
+        raise ToolError(f"{job_failure(job['error'])} (job {job_id} failed)")
+    raise ToolError(
+        f"timeout: job {job_id} is still {job['status']} after {timeout:g} s (the server's"
+        f" --timeout); it keeps running: {_get_job_hint(job_id)}"
+    )
+
+
+def _lead(answer: dict[str, Any]) -> str:
+    """The first words of an image answer: what made it."""
+    if "operation" in answer:
+        return f"Edited with {answer['operation']} ({answer['model']})"
+    return f"Generated {len(answer['images'])} image(s) with {answer['model']}"
+
+
+@tool(ToolAnnotations(title="Generate image", open_world_hint=True, **IMAGE_TOOL), jobs=True)
 async def generate_image(
     ctx: Context,
     prompt: Annotated[
@@ -323,9 +406,9 @@ async def generate_image(
         "output_format": output_format,
     }
     body = {k: v for k, v in arguments.items() if v is not None}
-    answer = await _call(ctx, "generating", app.backend.generate, body, app.options.timeout_seconds)
-    lead = f"Generated {len(answer['images'])} image(s) with {answer['model']}"
-    return await _answer(app, answer, lead)
+    timeout = app.options.timeout_seconds
+    answer = await _produce(ctx, "generating", app.backend.start, GENERATE, body, timeout)
+    return await _answer(app, answer, _lead(answer))
 
 
 async def _edit(ctx: Context, spec: EditTool, arguments: dict[str, Any]) -> CallToolResult:
@@ -345,16 +428,17 @@ async def _edit(ctx: Context, spec: EditTool, arguments: dict[str, Any]) -> Call
         else:
             body[name] = source
     timeout = app.options.timeout_seconds
-    answer = await _call(
+    answer = await _produce(
         ctx, f"editing ({operation})", _send_edit, app.backend, body, files, timeout
     )
-    return await _answer(app, answer, f"Edited with {answer['operation']} ({answer['model']})")
+    return await _answer(app, answer, _lead(answer))
 
 
 def _send_edit(
     backend: Backend, body: dict[str, Any], files: dict[str, Path], timeout: float
 ) -> dict[str, Any]:
-    """Send the local files, then the edit, all within ``timeout`` (blocking: run in a thread)."""
+    """Send the local files, then start the edit, all within ``timeout`` (blocking: run in a
+    thread)."""
     deadline = time.monotonic() + timeout
 
     def left() -> float:
@@ -368,7 +452,7 @@ def _send_edit(
             body[name] = backend.file_input(path, left())
         except BackendError as exc:
             raise BackendError(f"'{name}' ({path}): {exc}") from exc
-    return backend.edit(body, left())
+    return backend.start(EDIT, body, left())
 
 
 async def _answer(app: AppContext, answer: dict[str, Any], lead: str) -> CallToolResult:
@@ -502,6 +586,49 @@ async def get_image_url(
     return await _call(ctx, "signing", _context(ctx).backend.image_url, key)
 
 
+@tool(ToolAnnotations(title="Image job", read_only_hint=True, open_world_hint=True))
+async def get_job(
+    ctx: Context,
+    job_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The job id a generate or edit tool named (in its progress messages,"
+            " and in its error when it timed out).",
+        ),
+    ],
+    wait: Annotated[
+        bool,
+        Field(
+            description="Wait for a queued or running job to end, with progress notifications,"
+            " up to the server's timeout; false answers its status at once."
+        ),
+    ] = True,
+) -> CallToolResult:
+    """A generation's or edit's job: once it has succeeded, the same answer as the tool that
+    started it (preview, link, key, seed); a failed job is that tool's error; otherwise its
+    status. Jobs keep running when the call that started them times out."""
+    app = _context(ctx)
+    timeout = app.options.timeout_seconds
+    began = time.monotonic()
+    job = await _call(ctx, f"checking job {job_id}", app.backend.job, job_id, timeout)
+    if wait:
+        job = await _follow(ctx, "waiting", job, began, began + timeout)
+    if job["status"] in client.ENDED:
+        answer = _outcome(job, timeout)
+        return await _answer(app, answer, _lead(answer))
+    status = {key: job[key] for key in ("job_id", "status", "created_at", "updated_at")}
+    text = (
+        f"Job {job_id} is {job['status']} (created {job['created_at']}, updated"
+        f" {job['updated_at']}); call get_job again for its images."
+    )
+    return CallToolResult(
+        content=[TextContent(text=text)],
+        structured_content=status if app.options.structured else None,
+    )
+
+
 server = MCPServer(
     "imagegen",
     version=package_version(),
@@ -509,7 +636,9 @@ server = MCPServer(
         "Generate images from text with Amazon Bedrock models, and edit them. Call list_models "
         "for limits. generate_image returns a small preview, a link to the full image (expires), "
         "the seed that reproduces it and the image's key. edit_image (and upscale_image, "
-        "remove_background) take that key, a data: URI or, over stdio, a local file path."
+        "remove_background) take that key, a data: URI or, over stdio, a local file path. "
+        "Long generations and edits run as jobs: if a call times out, get_job with the job id "
+        "its progress messages named returns the result."
     ),
     lifespan=lifespan,
     tools=TOOLS,
@@ -518,7 +647,7 @@ server = MCPServer(
 
 DESCRIPTION = (
     "MCP server for imagegen: the generate_image, edit_image, upscale_image, remove_background, "
-    "list_models and get_image_url tools for AI assistants, over stdio (the default) or "
+    "list_models, get_image_url and get_job tools for AI assistants, over stdio (the default) or "
     "streamable HTTP. Edit inputs may be local file paths over stdio only."
 )
 
@@ -564,7 +693,8 @@ def _parser(prog: str = "imagegen-mcp") -> Parser:
         type=timeout_seconds,
         default=60.0,
         metavar="SECONDS",
-        help="how long to wait for each generation, in seconds (default: %(default)s)",
+        help="how long a tool waits for each generation or edit, in seconds; a job keeps "
+        "running after that, for get_job (default: %(default)s)",
     )
     return parser
 

@@ -22,6 +22,10 @@ from service.config import Settings
 _BEDROCK_RETRIES = {"mode": "standard", "total_max_attempts": 1}
 _S3_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 POOL_SIZE = 32
+# Beyond this, read timeouts are whole multiples of it (rounded down, never past the deadline):
+# a job worker's deadlines vary to the second over 15 minutes, and one client per second of
+# timeout would be hundreds of clients, each with its own connection pool.
+LONG_CALL_SECONDS = 30
 
 
 def session(settings: Settings, env: Mapping[str, str]) -> boto3.session.Session:
@@ -53,6 +57,8 @@ class BedrockClients:
 
     def __call__(self, seconds_left: float) -> Any:
         timeout = max(1, int(seconds_left))
+        if timeout > LONG_CALL_SECONDS:  # a job's calls: few clients, each reused
+            timeout -= timeout % LONG_CALL_SECONDS
         with self._lock:  # building clients is not thread-safe in botocore
             if timeout not in self._clients:
                 self._clients[timeout] = self._aws.client(

@@ -20,18 +20,21 @@ key derived with the deployment's secret so it cannot be guessed from the prompt
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextvars
 import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from service import bedrock, imageinfo, inputs
@@ -51,7 +54,7 @@ from service.errors import (
 from service.job_queue import JobQueue
 from service.jobs import JobStore
 from service.request import EditRequest, ImageRequest
-from service.storage import EXTENSIONS, ImageStore, StoredObject, new_key, utcnow
+from service.storage import EXTENSIONS, ImageStore, Listed, StoredObject, new_key, utcnow
 from service.validation import parse_request
 
 logger = logging.getLogger("imagegen")
@@ -121,6 +124,54 @@ class Outcome:
             "per_image_usd": price,
             "note": target.price_source,
         }
+
+
+GALLERY_DEFAULT_LIMIT = 24
+GALLERY_MAX_LIMIT = 100
+_DAY = re.compile(r"\d{4}/\d{2}/\d{2}")
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def gallery_limit(value: str | None) -> int:
+    """``limit`` of ``GET /images``: 1..100, 24 if absent."""
+    if value is None:
+        return GALLERY_DEFAULT_LIMIT
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= GALLERY_MAX_LIMIT:
+        raise InvalidField(
+            f"'limit' must be a whole number from 1 to {GALLERY_MAX_LIMIT}", field="limit"
+        )
+    return int(value)
+
+
+def encode_cursor(day: str, item: Listed) -> str:
+    """Where the next page starts: after ``item`` of ``day``, in the listing's order."""
+    raw = json.dumps([day, item.last_modified.timestamp(), item.key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def gallery_cursor(value: str | None) -> tuple[str, tuple[float, str]] | None:
+    """The day and the position (``Listed.order``) a ``cursor`` stands for."""
+    if value is None:
+        return None
+    try:
+        if len(value) > 2048:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        day, stamp, key = json.loads(raw)
+        if not (isinstance(day, str) and _DAY.fullmatch(day) and isinstance(key, str)):
+            raise ValueError(day)
+        return day, (-float(stamp), key)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(
+            "'cursor' is not a cursor of this listing; pass next_cursor from the previous page",
+            field="cursor",
+        ) from None
 
 
 def prompt_digest(prompt: str) -> str:
@@ -482,6 +533,62 @@ class Generator:
             "url": self.store.presign_existing(key),
             "key": key,
             "expires_at": self._expiry(now),
+        }
+
+    def gallery(self, query: dict[str, str] | None) -> dict[str, Any]:
+        """``GET /images``: this deployment's images, newest first, a page at a time.
+
+        Keys are ``<prefix>YYYY/MM/DD/<random>``, which S3 lists in key order only, so the
+        listing walks the day folders newest first and sorts each day's objects by
+        LastModified (ties by key). The opaque cursor is the last item's day, time and key.
+        Seeded-cache objects (``<prefix>cache/``) are not listed: they are shared by every
+        identical request, carry no date in their key (only listing the whole cache would
+        order them) and may have been made for another caller; uploads are inputs, not images
+        this service made. Each item's metadata comes from a HEAD, made in parallel.
+        """
+        query = query or {}
+        limit = gallery_limit(query.get("limit"))
+        after = gallery_cursor(query.get("cursor"))
+        prefix = self.settings.key_prefix
+        wanted: list[tuple[str, Listed]] = []
+        for day in self.store.days(prefix, after[0] if after else None):
+            for item in self.store.objects(f"{prefix}{day}/"):
+                if after and day == after[0] and item.order() <= after[1]:
+                    continue
+                wanted.append((day, item))
+                if len(wanted) > limit:
+                    break
+            if len(wanted) > limit:
+                break
+        page, more = wanted[:limit], len(wanted) > limit
+        heads = [self._submit(self.store.metadata, item.key) for _, item in page]
+        images = []
+        for (_, item), future in zip(page, heads, strict=True):
+            head = future.result()
+            if head is None:  # expired between the listing and the HEAD
+                continue
+            metadata = head.get("Metadata", {})
+            images.append(
+                {
+                    "key": item.key,
+                    "url": self.store.presign(item.key),
+                    "width": _int_or_none(metadata.get("width")),
+                    "height": _int_or_none(metadata.get("height")),
+                    "model": metadata.get("model"),
+                    "seed": _int_or_none(metadata.get("seed")),
+                    "content_type": head.get("ContentType", "application/octet-stream"),
+                    "bytes": head.get("ContentLength", item.size),
+                    "created_at": _timestamp(item.last_modified.astimezone(UTC)),
+                }
+            )
+        next_cursor = None
+        if more and page:
+            day, last = page[-1]
+            next_cursor = encode_cursor(day, last)
+        return {
+            "images": images,
+            "next_cursor": next_cursor,
+            "expires_at": self._expiry(self._clock()),
         }
 
     def models(self, today: date) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from service import job_api, logs
+from service import job_api, logs, playground
 from service.bootstrap import get_generator, prime_for_snapshot
 from service.config import ConfigError
 from service.errors import (
@@ -50,17 +50,19 @@ BODY_EXAMPLES = {
     "/images/edits": '{"operation": "...", "image": {"key": "..."}}',
     "/uploads": '{"content_type": "image/png"}',
 }
-ROUTES = {
-    "/images": "POST",
-    "/images/edits": "POST",
-    "/images/url": "GET",
-    "/models": "GET",
-    "/uploads": "POST",
-    "/v1/images/generations": "POST",
-    "/v1/images/edits": "POST",
-    "/v1/models": "GET",
-    "/v1/models/{model}": "GET",
-    "/jobs/{id}": "GET",
+# Each path and the methods it takes; any other method is a 405 whose Allow lists them.
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/": ("GET",),
+    "/images": ("GET", "POST"),
+    "/images/edits": ("POST",),
+    "/images/url": ("GET",),
+    "/models": ("GET",),
+    "/uploads": ("POST",),
+    "/v1/images/generations": ("POST",),
+    "/v1/images/edits": ("POST",),
+    "/v1/models": ("GET",),
+    "/v1/models/{model}": ("GET",),
+    "/jobs/{id}": ("GET",),
 }
 
 
@@ -192,13 +194,16 @@ def parse_form_body(event: dict) -> tuple[bytes, str | None]:
 
 
 def _base_url(event: dict) -> str:
-    """The API's base URL as the client called it: scheme and host from the request, and the
-    stage, which API Gateway puts before the resource path in ``requestContext.path``."""
+    """The API's base URL as the client called it: scheme and host from the request, and what
+    comes before the resource in ``requestContext.path``: the stage on an execute-api URL, a
+    base path on a custom domain, nothing locally."""
     scheme = _header(event, "x-forwarded-proto") or "https"
     host = _header(event, "host") or ""
-    stage_path = (event.get("requestContext") or {}).get("path") or ""
-    path = event.get("path") or ""
-    prefix = stage_path[: -len(path)] if path and stage_path.endswith(path) else ""
+    called = (event.get("requestContext") or {}).get("path") or ""
+    resource = event.get("resource") or ""
+    for name, value in (event.get("pathParameters") or {}).items():
+        resource = resource.replace("{" + name + "}", value)
+    prefix = called[: -len(resource)] if resource and called.endswith(resource) else ""
     return f"{scheme}://{host}{prefix}"
 
 
@@ -214,13 +219,18 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     path = event.get("resource") or event.get("path") or ""
     method = (event.get("httpMethod") or "").upper()
     if path not in ROUTES:
-        routes = ", ".join(f"{method} {route}" for route, method in ROUTES.items())
+        routes = ", ".join(f"{m} {route}" for route, methods in ROUTES.items() for m in methods)
         raise NotFound(f"no route {path!r}; see {routes}")
-    if method != ROUTES[path]:
-        raise MethodNotAllowed(f"{path} accepts {ROUTES[path]} only", allow=ROUTES[path])
+    if method not in ROUTES[path]:
+        allowed = " or ".join(ROUTES[path])
+        raise MethodNotAllowed(f"{path} accepts {allowed} only", allow=", ".join(ROUTES[path]))
     service = generator()
     if path.startswith(OPENAI_PREFIX):
         return _openai_route(path, event, context, service)
+    if path == "/":
+        return playground.response(service.store.origin())
+    if path == "/images" and method == "GET":
+        return _response(200, service.gallery(event.get("queryStringParameters")))
     if path == "/models":
         return _response(200, service.models(datetime.now(UTC).date()))
     if path == "/images/url":

@@ -8,14 +8,16 @@ jobs are off, the request is answered synchronously; an explicit ``"async": true
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
-from service.errors import InvalidField
+from service.errors import InvalidField, StorageFailed
 from service.flow import Generator
 from service.jobs import timestamp
 
 ASYNC_FIELD = "async"
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # service.jobs.new_job_id: 16 bytes, URL-safe base64
 
 
 def wants_async(service: Generator, body: Any, prefer: str | None) -> bool:
@@ -41,7 +43,11 @@ def submit(service: Generator, kind: str, body: dict[str, Any], base_url: str) -
     else:
         service.generation(body)
     job = service.jobs.create(kind, body, service.settings.job_time_limit_seconds)
-    service.queue.send(job.job_id)
+    try:
+        service.queue.send(job.job_id)
+    except StorageFailed as error:  # never left queued with no message to run it
+        service.jobs.finish(job, error=error)
+        raise
     return {
         "job_id": job.job_id,
         "status": job.status,
@@ -52,9 +58,7 @@ def submit(service: Generator, kind: str, body: dict[str, Any], base_url: str) -
 
 def status(service: Generator, job_id: Any) -> dict[str, Any]:
     """The job as ``GET /jobs/{id}`` shows it; a result's URLs are signed afresh."""
-    if service.jobs is None:
-        raise InvalidField("asynchronous jobs are not enabled in this deployment", field="id")
-    if not isinstance(job_id, str) or not job_id or len(job_id) > 64:
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         raise InvalidField("'id' must be a job id from a 202 answer", field="id")
     shown = service.jobs.get(job_id).public()
     result = shown.get("result")

@@ -5,9 +5,10 @@ it, which may hold inline images) and ``<id>/state.json`` (status, times, result
 Every change of state is a conditional write on the state's ETag (S3 ``If-Match``,
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html), so two
 deliveries of the same job cannot both claim it: the one that loses the race finds it taken and
-calls no model. A job that was claimed but never finished (its worker crashed or timed out) is
-ended ``failed`` by the next delivery, by the dead-letter handler, or when read after its time
-limit - never run a second time.
+calls no model. A claim holds a lease as long as the worker's own time: a delivery that finds
+the job running within its lease is a duplicate (standard SQS delivers at least once) and is
+dropped; one that finds the lease over, or a read after it, ends the job ``failed`` - a crashed
+job is never run a second time.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.errors import ImageGenError, ModelTimeout, NotFound, StorageFailed
+from service.errors import ImageGenError, ModelTimeout, NotFound, StorageFailed, WorkerFailed
 
 KINDS = ("generate", "edit")
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 ID_BYTES = 16  # 128 random bits: unguessable, so the id is the capability to read the job
+# What a worker may still write after the job's deadline (storing images, ending the job): a
+# read ends an unfinished job only this long after it, so a late result is not lost.
+DEADLINE_GRACE_SECONDS = 60
 CRASHED = (
     "the job's worker stopped before it finished (a crash or the Lambda timeout); it was not"
     " retried, so no model was called twice"
@@ -49,6 +53,7 @@ class Job:
     updated_at: str
     deadline_at: str  # when a job still queued or running is ended failed (model_timeout)
     attempts: int = 0
+    lease_until: str | None = None  # a running job's worker is alive at most until then
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     etag: str = field(default="", compare=False)
@@ -136,15 +141,28 @@ class JobStore:
         return replace(job, etag=etag)
 
     def get(self, job_id: str) -> Job:
-        """The job, ended ``failed`` if it outlived its deadline unfinished; 404 if unknown."""
+        """The job; 404 if unknown. An unfinished job is ended ``failed`` when read after its
+        worker's lease (it crashed) or its deadline (it never ran)."""
         found = self._get(self._key(job_id, "state"))
         if found is None:
             raise NotFound(f"no job {job_id!r} (jobs expire like images)", field="id")
         job = Job(**found[0], etag=found[1])
-        if job.status in (QUEUED, RUNNING) and timestamp(self._clock()) > job.deadline_at:
+        now = self._clock()
+        if self.crashed(job):
+            return self.finish(job, error=WorkerFailed(CRASHED)) or self.get(job_id)
+        late = timestamp(now - timedelta(seconds=DEADLINE_GRACE_SECONDS)) > job.deadline_at
+        if job.status in (QUEUED, RUNNING) and late:
             timeout = ModelTimeout("the job did not finish within its time limit")
             return self.finish(job, error=timeout) or self.get(job_id)
         return job
+
+    def crashed(self, job: Job) -> bool:
+        """Running past its worker's lease: the worker is gone."""
+        return (
+            job.status == RUNNING
+            and job.lease_until is not None
+            and timestamp(self._clock()) > job.lease_until
+        )
 
     def request(self, job: Job) -> dict[str, Any]:
         found = self._get(self._key(job.job_id, "request"))
@@ -152,14 +170,20 @@ class JobStore:
             raise StorageFailed(f"job {job.job_id!r} has lost its request")
         return found[0]
 
-    def claim(self, job_id: str) -> Job | None:
-        """Move a queued job to running for this delivery; None if it is not queued any more
-        (another delivery has it, or it ended) or another delivery won the race."""
+    def claim(self, job_id: str, lease_seconds: float) -> Job | None:
+        """Move a queued job to running for this delivery, leased for ``lease_seconds`` (the
+        worker's own time left); None if it is not queued any more (another delivery has it,
+        or it ended) or another delivery won the race."""
         job = self.get(job_id)
         if job.status != QUEUED:
             return None
+        now = self._clock()
         running = replace(
-            job, status=RUNNING, attempts=job.attempts + 1, updated_at=timestamp(self._clock())
+            job,
+            status=RUNNING,
+            attempts=job.attempts + 1,
+            updated_at=timestamp(now),
+            lease_until=timestamp(now + timedelta(seconds=lease_seconds)),
         )
         etag = self._put(self._key(job_id, "state"), running.as_state(), IfMatch=job.etag)
         return replace(running, etag=etag) if etag else None

@@ -4,11 +4,13 @@ reads of input images, and presigned POST forms for uploads that never pass thro
 from __future__ import annotations
 
 import random
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,6 +20,8 @@ EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 # Racing conditional writes (409): a few jittered retries, well inside the storage reserve.
 CONFLICT_ATTEMPTS = 4
 CONFLICT_BACKOFF_SECONDS = 0.05
+_YEAR = re.compile(r"\d{4}")
+_MONTH_OR_DAY = re.compile(r"\d{2}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,19 @@ class StoredObject:
     bytes: int
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object of a listing."""
+
+    key: str
+    last_modified: datetime
+    size: int
+
+    def order(self) -> tuple[float, str]:
+        """Newest first; objects of the same second by key, so the order is total."""
+        return (-self.last_modified.timestamp(), self.key)
 
 
 @dataclass(frozen=True)
@@ -163,6 +180,67 @@ class ImageStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise StorageFailed("could not sign the image URL") from exc
+
+    def origin(self) -> str:
+        """The scheme and host presigned URLs point at (a page's CSP allows images from it).
+        Signing is local: no request is made."""
+        parts = urlsplit(self.presign(f"{self.bucket}-origin-probe"))
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def _list(self, **params: str) -> Iterator[dict]:
+        """Every page of a ListObjectsV2 call."""
+        token: str | None = None
+        try:
+            while True:
+                extra = {"ContinuationToken": token} if token else {}
+                page = self._s3.list_objects_v2(Bucket=self.bucket, **params, **extra)
+                yield page
+                token = page.get("NextContinuationToken")
+                if not page.get("IsTruncated") or not token:
+                    return
+        except ClientError as exc:
+            raise StorageFailed("could not list image storage") from exc
+        except BotoCoreError as exc:
+            raise StorageFailed("could not reach image storage") from exc
+
+    def _children(self, prefix: str, pattern: re.Pattern[str]) -> list[str]:
+        """The sub-folders of ``prefix`` whose name matches ``pattern``, newest (largest) first."""
+        names = [
+            common["Prefix"][len(prefix) :].rstrip("/")
+            for page in self._list(Prefix=prefix, Delimiter="/")
+            for common in page.get("CommonPrefixes", [])
+        ]
+        return sorted((n for n in names if pattern.fullmatch(n)), reverse=True)
+
+    def days(self, prefix: str, newest: str | None = None) -> Iterator[str]:
+        """The ``YYYY/MM/DD`` folders under ``prefix`` that hold keys, newest first, from
+        ``newest`` on (inclusive). Walks years, then months, then days, lazily: a page of
+        recent images lists a few folders, not the whole bucket."""
+        for year in self._children(prefix, _YEAR):
+            if newest is not None and year > newest[:4]:
+                continue
+            for month in self._children(f"{prefix}{year}/", _MONTH_OR_DAY):
+                day_prefix = f"{year}/{month}"
+                if newest is not None and day_prefix > newest[:7]:
+                    continue
+                for day in self._children(f"{prefix}{day_prefix}/", _MONTH_OR_DAY):
+                    folder = f"{day_prefix}/{day}"
+                    if newest is None or folder <= newest:
+                        yield folder
+
+    def objects(self, prefix: str) -> list[Listed]:
+        """Every object directly under ``prefix``, newest first (ties by key)."""
+        found = [
+            Listed(item["Key"], item["LastModified"], item.get("Size", 0))
+            for page in self._list(Prefix=prefix)
+            for item in page.get("Contents", [])
+            if "/" not in item["Key"][len(prefix) :]
+        ]
+        return sorted(found, key=Listed.order)
+
+    def metadata(self, key: str) -> dict | None:
+        """HEAD ``key``: S3's answer (with its user metadata), or None if it is gone."""
+        return self._fetch(self._s3.head_object, key)
 
     def presign_existing(self, key: str) -> str:
         """A fresh URL for an image stored earlier; 404 if there is no such image."""

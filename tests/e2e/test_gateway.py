@@ -55,7 +55,8 @@ def test_an_unknown_route_is_a_json_404_from_the_gateway(stack):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "allow"), [("DELETE", "/images", "POST"), ("POST", "/models", "GET")]
+    ("method", "path", "allow"),
+    [("DELETE", "/images", "GET, POST"), ("POST", "/models", "GET"), ("POST", "/", "GET")],
 )
 def test_a_wrong_method_is_405_with_allow(stack, method, path, allow):
     status, headers, raw = http(method, f"{stack.url}{path}", b"{}" if method == "POST" else None)

@@ -132,14 +132,9 @@ def test_a_failing_model_ends_the_job_failed_with_the_mapped_error(slow, faults,
 def test_a_duplicated_delivery_calls_the_model_once(slow):
     before = slow.bedrock.calls["total"]
     _, _, accepted, _ = submit(slow, "/images", {"prompt": "a fox", "async": True})
-    message = json.dumps({"job_id": accepted["job_id"]})
-    slow.sqs_client().send_message(QueueUrl=slow.env[config.JOBS_QUEUE_URL], MessageBody=message)
+    deliver(slow, accepted["job_id"])
     assert finished(slow, accepted["status_url"])["status"] == "succeeded"
-    # Wait for both deliveries to be processed: the queue and its in-flight messages empty.
-    give_up = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < give_up and in_queue(slow):
-        time.sleep(POLL_SECONDS)
-    assert not in_queue(slow)
+    drained(slow)  # both deliveries processed
     assert slow.bedrock.calls["total"] - before == 1
 
 
@@ -152,16 +147,47 @@ def in_queue(stack) -> int:
 
 
 def test_a_job_whose_worker_crashed_ends_failed_without_a_second_model_call(slow):
-    """A worker that claimed the job and died: the redelivery finds it running and ends it."""
+    """A worker that claimed the job and died: past its lease, the redelivery ends the job."""
     store, before = jobs(slow), slow.bedrock.calls["total"]
     job = store.create("generate", {"prompt": "a fox"}, 60)
-    assert store.claim(job.job_id) is not None  # the worker that then crashed
-    slow.sqs_client().send_message(
-        QueueUrl=slow.env[config.JOBS_QUEUE_URL], MessageBody=json.dumps({"job_id": job.job_id})
-    )
+    assert store.claim(job.job_id, lease_seconds=-1) is not None  # a lease already over
+    deliver(slow, job.job_id)
     ended = finished(slow, f"{slow.url}/jobs/{job.job_id}")
     assert (ended["status"], ended["error"]["code"]) == ("failed", "worker_failed")
     assert slow.bedrock.calls["total"] == before
+
+
+def test_a_duplicate_of_a_running_job_is_dropped(slow):
+    """Standard SQS may deliver a message again while its job runs: the copy must neither run
+    the model again nor end the job."""
+    store, before = jobs(slow), slow.bedrock.calls["total"]
+    job = store.create("generate", {"prompt": "a fox"}, 60)
+    assert store.claim(job.job_id, lease_seconds=600) is not None  # a live worker has it
+    deliver(slow, job.job_id)
+    drained(slow)
+    assert json.loads(http("GET", f"{slow.url}/jobs/{job.job_id}")[2])["status"] == "running"
+    assert slow.bedrock.calls["total"] == before
+
+
+def test_a_record_that_names_no_job_is_dropped(slow):
+    sqs = slow.sqs_client()
+    for body in ("not json", "[]", '{"job": 1}'):
+        sqs.send_message(QueueUrl=slow.env[config.JOBS_QUEUE_URL], MessageBody=body)
+    drained(slow)  # deleted, not delivered again
+
+
+def deliver(stack, job_id: str) -> None:
+    stack.sqs_client().send_message(
+        QueueUrl=stack.env[config.JOBS_QUEUE_URL], MessageBody=json.dumps({"job_id": job_id})
+    )
+
+
+def drained(stack) -> None:
+    """Wait until the jobs queue holds nothing, visible or in flight."""
+    give_up = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < give_up and in_queue(stack):
+        time.sleep(POLL_SECONDS)
+    assert not in_queue(stack)
 
 
 def test_a_dead_lettered_job_ends_failed(slow):
@@ -185,6 +211,8 @@ def test_a_job_past_its_time_limit_ends_failed_with_model_timeout():
     assert (job["status"], job["error"]["code"]) == ("failed", "model_timeout")
 
 
-def test_an_unknown_job_is_404(slow):
-    status, _, raw = http("GET", f"{slow.url}/jobs/no-such-job")
+def test_an_unknown_job_is_404_and_a_malformed_id_400(slow):
+    status, _, raw = http("GET", f"{slow.url}/jobs/{'A' * 22}")
     assert (status, json.loads(raw)["error"]["code"]) == (404, "not_found")
+    status, _, raw = http("GET", f"{slow.url}/jobs/no-such-job")
+    assert (status, json.loads(raw)["error"]["field"]) == (400, "id")

@@ -64,7 +64,7 @@ def test_get_models_lists_the_catalogue_with_limits(stack):
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
-        ({"httpMethod": "GET"}, 405, "method_not_allowed"),
+        ({"httpMethod": "DELETE"}, 405, "method_not_allowed"),
         ({"resource": "/nope", "path": "/nope"}, 404, "not_found"),
         ({"headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
         ({"body": '{"prompt": "a", "prompt": "b"}'}, 400, "invalid_json"),

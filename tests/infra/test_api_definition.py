@@ -39,6 +39,16 @@ PARAMETER_ATTRIBUTES = {"name", "in", "required", "description", "schema"}
 ANY_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
+# The only public method: the playground page, which holds no data and asks for the key itself.
+PLAYGROUND = ("/", "get")
+
+
+def test_only_the_playground_page_is_public(run: StackRun):
+    public = [(p, m) for p, m, op in operations(run.body) if op["security"] == []]
+    assert public == [PLAYGROUND]
+    assert run.body["paths"]["/"]["get"]["responses"]["200"]["content"] == {}
+
+
 def unsupported(node, path: str = "#") -> list[str]:
     """Where the document uses an unsupported construct; property names are not keywords."""
     found = []
@@ -121,7 +131,10 @@ def test_the_lambda_permission_admits_every_route_api_gateway_invokes_it_for(run
 
 def test_iam_authorization_signs_every_route_and_drops_the_key(iam_prod: StackRun):
     for path, method, operation in operations(iam_prod.body):
-        assert operation["x-amazon-apigateway-auth"] == {"type": "AWS_IAM"}, (path, method)
+        if (path, method) == PLAYGROUND:
+            assert "x-amazon-apigateway-auth" not in operation
+        else:
+            assert operation["x-amazon-apigateway-auth"] == {"type": "AWS_IAM"}, (path, method)
         assert operation["security"] == [], (path, method)
     assert unsupported(iam_prod.body) == []
     for typ in ("apiKey:ApiKey", "usagePlan:UsagePlan", "usagePlanKey:UsagePlanKey"):
@@ -152,7 +165,10 @@ def test_every_method_requires_the_key_authorizer_and_the_key(run: StackRun):
     """Bearer or x-api-key: the authorizer finds the key, API Gateway checks it (key source
     AUTHORIZER), so no method may skip either."""
     for path, method, operation in operations(run.body):
-        assert operation["security"] == [{"api_key_authorizer": [], "api_key": []}], (path, method)
+        expected = (
+            [] if (path, method) == PLAYGROUND else [{"api_key_authorizer": [], "api_key": []}]
+        )
+        assert operation["security"] == expected, (path, method)
     assert run.body["x-amazon-apigateway-api-key-source"] == "AUTHORIZER"
     assert run.one(REST_API).inputs["apiKeySource"] == "AUTHORIZER"
 

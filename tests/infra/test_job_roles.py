@@ -146,7 +146,7 @@ def test_the_worker_role_claims_and_ends_a_job_and_consumes_both_queues(
     with as_role(dev, dev.worker, worker_document) as role:
         # A job as the API function leaves it (written here with the worker's own grant).
         queued = role.jobs.create("generate", {"prompt": "a lighthouse"}, 840)
-        claimed = role.jobs.claim(queued.job_id)
+        claimed = role.jobs.claim(queued.job_id, 900)
         assert claimed is not None and claimed.status == RUNNING
         assert role.jobs.request(claimed) == {"prompt": "a lighthouse"}
         ended = role.jobs.finish(claimed, result={"images": []})

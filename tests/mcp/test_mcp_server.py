@@ -43,6 +43,7 @@ async def test_tools_are_listed_with_catalogue_limits_and_honest_annotations():
         "remove_background",
         "list_models",
         "get_image_url",
+        "get_job",
     }
     schema = tools["generate_image"].input_schema
     assert schema["required"] == ["prompt"]
@@ -52,6 +53,7 @@ async def test_tools_are_listed_with_catalogue_limits_and_honest_annotations():
     generate = tools["generate_image"].annotations
     assert generate.read_only_hint is False and generate.open_world_hint is True
     assert tools["list_models"].annotations.read_only_hint is True
+    assert tools["get_job"].annotations.read_only_hint is True
 
 
 async def test_generate_image_takes_every_rest_option_and_nothing_else():
@@ -345,4 +347,6 @@ async def test_a_hanging_model_gives_a_tool_error_instead_of_a_hang(stack, monke
     stack.bedrock.inject("hang")
     async with Client(server) as client:
         result = await client.call_tool("generate_image", {"prompt": "a slow heron"})
-    assert result.is_error and "timeout: no answer from" in result.content[0].text
+    text = result.content[0].text  # the API runs it as a job, which keeps running
+    assert result.is_error and "timeout: job " in text and "is still running after 1 s" in text
+    assert "call get_job with job_id '" in text

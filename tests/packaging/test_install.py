@@ -36,6 +36,7 @@ TOOLS = {
     "remove_background",
     "list_models",
     "get_image_url",
+    "get_job",
 }
 
 

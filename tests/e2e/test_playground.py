@@ -1,0 +1,109 @@
+"""The playground (GET /) in a real browser: Debian's headless chromium driven by Playwright.
+
+Against a LocalStack: type a prompt, Generate, wait for the image to load from its presigned
+URL, upscale it, and find both in the gallery, while no request leaves the machine and the
+page's Content-Security-Policy refuses nothing. The screenshot goes to pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from devstack.stack import LocalStack
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 30_000
+SEED = 4242
+LOADED = """(selector) => {
+  const images = [...document.querySelectorAll(selector)];
+  return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
+}"""
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
+)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack() as running:
+        yield running
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root with a sandbox
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _count_loaded(page, selector: str, count: int) -> None:
+    page.wait_for_function(
+        f"(s) => ({LOADED})(s) && document.querySelectorAll(s).length === {count}",
+        arg=selector,
+        timeout=WAIT_MS,
+    )
+
+
+def test_generate_upscale_and_gallery_in_a_browser(stack: LocalStack, browser, tmp_path: Path):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    requested: list[str] = []
+    refused: list[str] = []
+    problems: list[str] = []
+
+    def guard(route) -> None:
+        url = route.request.url
+        requested.append(url)
+        if urlsplit(url).hostname == "127.0.0.1" or url.startswith("data:"):
+            route.continue_()
+        else:  # would leave the machine
+            refused.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    expect = playwright_api.expect
+    try:
+        page.goto(stack.url + "/", wait_until="load", timeout=WAIT_MS)
+        expect(page.locator("#model option").first).to_be_attached(timeout=WAIT_MS)
+
+        page.get_by_label("Prompt").fill("a lighthouse at dusk, watercolor")
+        page.get_by_label("Seed").fill(str(SEED))
+        page.get_by_role("button", name="Generate").click()
+        _count_loaded(page, "#results img", 1)
+        first = page.locator("#results li").first
+        expect(first.locator("dd[data-fact=seed]")).to_have_text(str(SEED))
+        assert first.locator("img").get_attribute("src").startswith(stack.s3_url + "/")
+        expect(page.locator("#status")).to_contain_text("Done: 1 image(s)")
+        expect(page.get_by_role("button", name="Generate")).to_be_enabled()
+
+        first.get_by_role("button", name="Upscale").click()
+        _count_loaded(page, "#results img", 2)
+        expect(page.locator("#results li").nth(1).locator("dd[data-fact=operation]")).to_have_text(
+            "upscale-fast"
+        )
+
+        page.get_by_role("button", name="Show gallery").click()
+        _count_loaded(page, "#gallery img", 2)
+        seeds = page.locator("#gallery dd[data-fact=seed]").all_text_contents()
+        assert str(SEED) in seeds
+        page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+    finally:
+        context.close()
+
+    assert requested and not refused, refused
+    assert all(urlsplit(u).hostname == "127.0.0.1" for u in requested)
+    assert not problems, problems  # CSP violations are console errors
