@@ -77,6 +77,13 @@ def _finish(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def _jobs_access(bucket_arn: str, job_prefix: str) -> dict:
+    """A job's request and state (service/jobs.py), which both functions read and write."""
+    return _allow(
+        "ReadAndWriteJobs", ["s3:PutObject", "s3:GetObject"], [f"{bucket_arn}/{job_prefix}*"]
+    )
+
+
 def _tell_missing(bucket_arn: str) -> dict:
     # Without ListBucket, S3 answers HEAD or GET of a missing key with 403 instead of 404, and
     # cache misses, get_image_url and unknown jobs would look like permission errors.
@@ -120,13 +127,9 @@ def lambda_policy(
         )
     statements += [
         _tell_missing(bucket_arn),
-        # A job's request and state (service/jobs.py): created with If-None-Match, read by
-        # GET /jobs/{id}, ended failed there once past its time limit (If-Match).
-        _allow(
-            "ReadAndWriteJobs",
-            ["s3:PutObject", "s3:GetObject"],
-            [f"{bucket_arn}/{job_prefix}*"],
-        ),
+        # Creates jobs (If-None-Match), reads them for GET /jobs/{id}, ends those past their time
+        # or their worker's lease (If-Match).
+        _jobs_access(bucket_arn, job_prefix),
         _allow("QueueJobs", ["sqs:SendMessage"], [jobs_queue_arn]),
     ]
     return _finish(
@@ -173,11 +176,7 @@ def worker_policy(
     statements += [
         _tell_missing(bucket_arn),
         # Claims and ends jobs with conditional writes (If-Match) and reads their requests.
-        _allow(
-            "ReadAndWriteJobs",
-            ["s3:PutObject", "s3:GetObject"],
-            [f"{bucket_arn}/{job_prefix}*"],
-        ),
+        _jobs_access(bucket_arn, job_prefix),
         _allow("ConsumeJobQueues", list(SQS_CONSUMER_ACTIONS), list(queue_arns)),
     ]
     return _finish(
