@@ -314,7 +314,9 @@ def _resume_hint(args: argparse.Namespace, target: Target, job_id: str) -> str:
     command = ["imagegen", "job", job_id, "--wait", "--out", args.out]
     if args.api:
         command += ["--api", target.url]
-    return f"job {job_id} keeps running; to save its images later: {shlex.join(command)}"
+    # The key itself is never printed: a terminal's scrollback is not a secret store.
+    key = " with the same --api-key" if args.api_key else ""
+    return f"job {job_id} keeps running; to save its images later: {shlex.join(command)}{key}"
 
 
 def _report(
@@ -801,6 +803,8 @@ def _explain(exc: ApiError) -> str:
     """The API's error, with a hint where the fix is on our side of the call."""
     if exc.status in (401, 403) and not isinstance(exc, UploadError):
         return f"{exc} (check --api-key or {API_KEY_VARIABLE})"
+    if exc.code == "model_timeout":
+        return f"{exc} (--async runs it as a job, which is not cut off at 29 s)"
     return str(exc)
 
 

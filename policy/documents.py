@@ -128,9 +128,14 @@ def _guarded(operation: Mapping[str, Any], schemes: Mapping[str, Any]) -> bool:
     )
 
 
+# Public by design: the playground page (static HTML, no data; it asks for the key itself and
+# sends it with the API calls, which stay guarded). Any other open method is a violation.
+PUBLIC_PAGES = frozenset({"GET /"})
+
+
 def unguarded_methods(spec: Mapping[str, Any]) -> list[str]:
     """``METHOD /path`` of every operation with a real (non-mock) integration that anyone may
-    call: no API key, no IAM auth, no authorizer."""
+    call: no API key, no IAM auth, no authorizer (``PUBLIC_PAGES`` apart)."""
     schemes = {
         **(spec.get("securityDefinitions") or {}),
         **((spec.get("components") or {}).get("securitySchemes") or {}),
@@ -145,7 +150,7 @@ def unguarded_methods(spec: Mapping[str, Any]) -> list[str]:
                 continue
             if str(integration.get("type", "")).lower() == "mock":
                 continue
-            if not _guarded(operation, schemes):
-                name = "ANY" if method.startswith("x-") else method.upper()
+            name = "ANY" if method.startswith("x-") else method.upper()
+            if not _guarded(operation, schemes) and f"{name} {path}" not in PUBLIC_PAGES:
                 found.append(f"{name} {path}")
     return found

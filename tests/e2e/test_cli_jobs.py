@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from api_client import ApiError
 from devstack import cli
 from devstack.stack import LocalStack
 from service import config
@@ -260,3 +261,8 @@ def test_job_mistakes_are_one_line_errors(args: list[str], expected: str):
     result = imagegen(*args)
     assert_one_line_error(result, expected)
     assert "starting a local stack" not in result.stderr
+
+
+def test_a_synchronous_timeout_points_to_async():
+    error = ApiError(504, "model_timeout", "the model did not answer in time")
+    assert cli._explain(error).endswith("(--async runs it as a job, which is not cut off at 29 s)")

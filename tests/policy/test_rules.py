@@ -428,3 +428,19 @@ def test_a_value_unknown_during_preview_is_never_a_pass():
 
 def test_policy_names_are_unique():
     assert len({p.name for p in POLICIES}) == len(POLICIES)
+
+
+def test_only_the_playground_page_may_be_open():
+    """GET / serves static HTML that asks for the key itself; POST / or ANY / stays guarded."""
+    body = api([{"api_key": []}])
+    open_page = {
+        "security": [],
+        "x-amazon-apigateway-integration": body["paths"]["/images"]["post"][
+            "x-amazon-apigateway-integration"
+        ],
+    }
+    body["paths"]["/"] = {"get": dict(open_page)}
+    assert api_violations(body) == []
+    body["paths"]["/"]["x-amazon-apigateway-any-method"] = dict(open_page)
+    (message,) = api_violations(body)
+    assert "anyone may call ANY /:" in message
