@@ -557,9 +557,12 @@ class GatewayServer(BackgroundHTTPServer):
                     self.send_header(key, value)
                 if self.close_connection:
                     self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                try:
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client left: not our error
+                    self.close_connection = True
 
             def send_error(self, code: int, message: str | None = None, explain=None) -> None:
                 """http.server's own refusals (a bad request line, headers over 64 KiB, another

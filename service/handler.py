@@ -243,9 +243,12 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
         return _response(200, job_api.status(service, job_id))
     editing = path == "/images/edits"
     body = parse_json_body(event, MAX_EDIT_BODY_BYTES if editing else MAX_BODY_BYTES)
-    if job_api.wants_async(service, body, _header(event, "prefer")):
+    prefer = _header(event, "prefer")
+    if job_api.wants_async(service, body, prefer):
         job = job_api.submit(service, "edit" if editing else "generate", body, _base_url(event))
-        headers = {"Location": job["status_url"], "Preference-Applied": "respond-async"}
+        headers = {"Location": job["status_url"]}
+        if prefer is not None:  # RFC 7240: say which preference was honoured, when one was
+            headers["Preference-Applied"] = "respond-async"
         return _response(202, job, headers)
     run = service.edit if editing else service.generate
     return _response(200, run(body, _deadline(service, context)))
