@@ -327,7 +327,7 @@ def get_job(
     return answer
 
 
-def poll_delays(first: float = 0.5, most: float = 5.0, factor: float = 1.5) -> Iterator[float]:
+def poll_delays(first: float = 0.1, most: float = 5.0, factor: float = 1.5) -> Iterator[float]:
     """Seconds to wait before each poll of a job: soon at first (a fast job ends within a
     second), then less often, up to ``most``."""
     delay = first

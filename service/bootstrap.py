@@ -29,7 +29,7 @@ def build_generator(env: Mapping[str, str]) -> Generator:
     s3 = aws.s3(session, settings, env)
     store = ImageStore(s3, settings.bucket, settings.url_expiry_seconds)
     queue = (
-        JobQueue(aws.sqs(session, settings, env), settings.jobs_queue_url)
+        JobQueue(lambda: aws.sqs(session, settings, env), settings.jobs_queue_url)
         if settings.jobs_queue_url
         else None
     )

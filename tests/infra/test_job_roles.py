@@ -118,7 +118,7 @@ def test_the_api_role_creates_reads_and_queues_jobs(dev, api_document):
         job = role.jobs.create("generate", {"prompt": "a lighthouse"}, 840)
         assert role.jobs.get(job.job_id).status == "queued"
         assert role.jobs.request(job) == {"prompt": "a lighthouse"}
-        JobQueue(role.sqs, _environment(dev, dev.function)["IMAGEGEN_JOBS_QUEUE_URL"]).send(
+        JobQueue(lambda: role.sqs, _environment(dev, dev.function)["IMAGEGEN_JOBS_QUEUE_URL"]).send(
             job.job_id
         )
 
