@@ -240,12 +240,9 @@ def invoke_api_policy(execution_arn: str, stage: str) -> dict:
     }
 
 
-def tls_only_queue_policy(queue_arn: str) -> dict:
-    """A queue's resource policy: no request without TLS, whoever makes it (the SQS
-    counterpart of the bucket's; SQS Developer Guide, "Amazon SQS security best practices":
-    "Enforce encryption of data in transit", https://docs.aws.amazon.com/AWSSimpleQueueService/
-    latest/SQSDeveloperGuide/sqs-security-best-practices.html). Grants nothing: same-account
-    roles get their access from their own policies."""
+def _deny_insecure_transport(action: str, resource: str | list[str]) -> dict:
+    """A resource policy that refuses any request made without TLS, whoever makes it; it grants
+    nothing (same-account roles get their access from their own policies)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -253,25 +250,20 @@ def tls_only_queue_policy(queue_arn: str) -> dict:
                 "Sid": "DenyInsecureTransport",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": "sqs:*",
-                "Resource": queue_arn,
+                "Action": action,
+                "Resource": resource,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ],
     }
+
+
+def tls_only_queue_policy(queue_arn: str) -> dict:
+    """The SQS counterpart of the bucket's (SQS Developer Guide, "Amazon SQS security best
+    practices": "Enforce encryption of data in transit", https://docs.aws.amazon.com/
+    AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-security-best-practices.html)."""
+    return _deny_insecure_transport("sqs:*", queue_arn)
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
+    return _deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])
