@@ -14,15 +14,26 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
+
+
+class BackingFailed(RuntimeError):
+    """The child did not start; the message says why when the child could tell."""
 
 
 class BackingProcess:
     """Start with ``start()``; ``s3_url`` and ``bedrock_url`` are then set; ``stop()`` ends it."""
 
     def __init__(
-        self, *, serve_retired: bool, latency_seconds: float, constant_images: bool
+        self,
+        *,
+        serve_retired: bool,
+        latency_seconds: float,
+        constant_images: bool,
+        data_dir: Path | None = None,
     ) -> None:
         self._args = ["--latency", str(latency_seconds)]
+        self._args += ["--data-dir", str(data_dir)] if data_dir else []
         self._args += ["--serve-retired"] if serve_retired else []
         self._args += ["--constant-images"] if constant_images else []
         self._process: subprocess.Popen | None = None
@@ -36,9 +47,10 @@ class BackingProcess:
             text=True,
         )
         urls = json.loads(self._process.stdout.readline() or "{}")
-        if not urls:
+        if "s3" not in urls:
             self.stop()
-            raise RuntimeError("the backing process (S3 + Bedrock emulator) did not start")
+            reason = urls.get("error", "see its output above")
+            raise BackingFailed(f"the local S3 and Bedrock emulator did not start: {reason}")
         self.s3_url, self.bedrock_url = urls["s3"], urls["bedrock"]
         return self
 
@@ -54,14 +66,20 @@ class BackingProcess:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: no KeyboardInterrupt while moto loads
     from devstack.bedrock_emulator import BedrockEmulatorServer
+    from devstack.s3_persistence import UnreadableData
     from devstack.s3_server import S3Server
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--serve-retired", action="store_true")
     parser.add_argument("--constant-images", action="store_true")
+    parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()
-    s3 = S3Server().start()
+    try:
+        s3 = S3Server(data_dir=args.data_dir).start()
+    except UnreadableData as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return
     bedrock = BedrockEmulatorServer(
         serve_retired=args.serve_retired,
         latency_seconds=args.latency,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from api_client import (
     API_KEY_VARIABLE,
+    API_URL_VARIABLE,
     ENDED,
     ApiError,
     UploadError,
@@ -36,6 +37,8 @@ from api_client import (
     submit_images,
     upload,
 )
+from devstack.backing import BackingFailed
+from devstack.data_dir import DataDirInUse, ServeClaim, default_data_dir, running_serve
 from devstack.edit_command import (
     OPERATIONS,
     HelpFormatter,
@@ -98,36 +101,47 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, on_signal)
     env = service_env(args.serve_retired)
     try:
-        stack = stack_class(
-            args.host,
-            args.port,
-            env=env,
-            region=args.region,
-            api_keys=tuple(args.api_key),
-            serve_retired=args.serve_retired,
-            latency_seconds=args.latency,
-            separate_process=True,  # S3 and the emulator get their own core
-        ).start()
-    except OSError as exc:  # port in use, address not on this machine, unknown host name
-        reason = exc.strerror or exc
-        print(f"error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
-        return 1
-    except config.ConfigError as exc:
+        claim = ServeClaim(args.data_dir)
+    except (DataDirInUse, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    try:
-        _print_serving(stack.url, sorted(k for k in env if k in os.environ), bool(args.api_key))
-        stop.wait()
-    finally:
-        stack.stop()
-        print("stopped", file=sys.stderr, flush=True)
+    with claim:
+        try:
+            stack = stack_class(
+                args.host,
+                args.port,
+                env=env,
+                region=args.region,
+                api_keys=tuple(args.api_key),
+                serve_retired=args.serve_retired,
+                latency_seconds=args.latency,
+                separate_process=True,  # S3 and the emulator get their own core
+                data_dir=claim.directory,
+            ).start()
+        except OSError as exc:  # port in use, address not on this machine, unknown host name
+            reason = exc.strerror or exc
+            print(f"error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+            return 1
+        except (config.ConfigError, BackingFailed) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            claim.publish(stack.url)
+            settings = sorted(k for k in env if k in os.environ)
+            _print_serving(stack.url, settings, bool(args.api_key), claim.directory)
+            stop.wait()
+        finally:
+            claim.withdraw()  # no new command is sent to a stack that is stopping
+            stack.stop()
+            print("stopped", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED if received[0] == signal.SIGINT else 0
 
 
-def _print_serving(url: str, settings: list[str], keys: bool) -> None:
+def _print_serving(url: str, settings: list[str], keys: bool, data_dir: Path) -> None:
     """The URL first (scripts read that line), then how to try it."""
     key_header = " -H 'x-api-key: KEY'" if keys else ""
     print(f"imagegen local stack listening on {url}", flush=True)
+    print(f"  open:    {url}/ in a browser (the playground and its gallery)", flush=True)
     print(f"  health:  curl {url}/health", flush=True)
     print(f"  models:  curl{key_header} {url}/models", flush=True)
     print(
@@ -140,6 +154,10 @@ def _print_serving(url: str, settings: list[str], keys: bool) -> None:
     if settings:
         print(f"  settings from the environment: {', '.join(settings)}", flush=True)
     print(f"  openai:  OpenAI SDKs and clients take the base URL {url}/v1", flush=True)
+    print(
+        f"  data:    {data_dir} keeps the images; imagegen commands without --api use this serve",
+        flush=True,
+    )
     print("Bedrock is emulated: images are labelled stand-ins. Ctrl-C stops.", flush=True)
 
 
@@ -195,11 +213,19 @@ class Target(NamedTuple):
 
 
 def _remote(args: argparse.Namespace) -> Target | None:
-    """``--api`` or ``$IMAGEGEN_API_URL`` (a typo fails here, before any progress output)."""
-    api = configured_api(args.api)
+    """``--api`` or ``$IMAGEGEN_API_URL`` (a typo fails here, before any progress output), else
+    the ``imagegen serve`` holding ``--data-dir``, if one is running."""
+    api = configured_api(args.api) or _running_serve(args)
     if api is None:
         return None
     return Target(api, args.api_key or os.environ.get(API_KEY_VARIABLE), local=False)
+
+
+def _running_serve(args: argparse.Namespace) -> str | None:
+    url = running_serve(args.data_dir)
+    if url:
+        print(f"no --api given: using the imagegen serve at {url}", file=sys.stderr)
+    return url
 
 
 def _target(args: argparse.Namespace) -> AbstractContextManager[Target]:
@@ -309,10 +335,10 @@ def _resume_hint(args: argparse.Namespace, target: Target, job_id: str) -> str:
     if target.local:
         return (
             f"job {job_id} ended with the local stack this command started (for jobs that"
-            " outlive the command, run imagegen serve and pass --api)"
+            " outlive the command, run imagegen serve first)"
         )
     command = ["imagegen", "job", job_id, "--wait", "--out", args.out]
-    if args.api:
+    if args.api or not os.environ.get(API_URL_VARIABLE):  # named, unless the environment has it
         command += ["--api", target.url]
     # The key itself is never printed: a terminal's scrollback is not a secret store.
     key = " with the same --api-key" if args.api_key else ""
@@ -388,11 +414,12 @@ def _job_target(args: argparse.Namespace) -> tuple[Target, str]:
     and the job id."""
     stage, job_id = status_url_parts(args.job) if is_url(args.job) else (None, args.job)
     api = configured_api(args.api) if args.api else stage or configured_api(None)
+    api = api or _running_serve(args)
     if api is None:  # a local stack started for this command would hold no jobs
         args.parser.error(
-            "needs --api URL, IMAGEGEN_API_URL or the job's status URL: a fresh local stack"
-            " holds no jobs (a job of generate --async without --api ends with that command's"
-            " stack; run imagegen serve and pass --api http://127.0.0.1:8080)"
+            "needs --api URL, IMAGEGEN_API_URL, the job's status URL or a running imagegen"
+            " serve: a fresh local stack holds no jobs (a job of generate --async without --api"
+            " or a serve ends with that command's stack)"
         )
     return Target(api, args.api_key or os.environ.get(API_KEY_VARIABLE), local=False), job_id
 
@@ -517,8 +544,8 @@ def _url(args: argparse.Namespace) -> int:
     target = _remote(args)
     if target is None:  # a local stack started for this command would hold no images yet
         args.parser.error(
-            "needs --api URL or IMAGEGEN_API_URL: a fresh local stack has no earlier images"
-            " (run `imagegen serve` and pass --api http://127.0.0.1:8080)"
+            "needs --api URL, IMAGEGEN_API_URL or a running imagegen serve: a fresh local stack"
+            " has no earlier images"
         )
     answer = get_image_url(target.url, args.key, target.api_key, timeout=args.timeout)
     if args.json:
@@ -554,6 +581,17 @@ def _add_api_options(parser: argparse.ArgumentParser, timeout: float, api_help: 
     )
     parser.add_argument(
         "--json", action="store_true", help="print the API's JSON answer instead of text"
+    )
+    _add_data_dir_option(
+        parser,
+        "without --api, use the imagegen serve running on this data dir, if there is one"
+        " (default: $IMAGEGEN_DATA_DIR, else %(default)s)",
+    )
+
+
+def _add_data_dir_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), metavar="DIR", help=help_text
     )
 
 
@@ -606,6 +644,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="require this key (x-api-key or Authorization: Bearer), like a stage with API keys;"
         " repeat for several "
         "(default: none; $IMAGEGEN_API_KEY is not read)",
+    )
+    _add_data_dir_option(
+        serve,
+        "folder that keeps S3's images across restarts; commands without --api use this serve"
+        " through it (default: $IMAGEGEN_DATA_DIR, else %(default)s)",
     )
     serve.set_defaults(func=_serve, parser=serve)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
@@ -20,6 +21,7 @@ from devstack.background import BackgroundServer
 from devstack.s3_auth import SigV4Verifier
 from devstack.s3_conditional_writes import ConditionalWrites
 from devstack.s3_front import VerifyingFront
+from devstack.s3_persistence import PersistentBuckets
 from devstack.s3_post import PostUploads
 
 ACCESS_KEY_ID = "local"
@@ -38,12 +40,17 @@ class S3Server(BackgroundServer):
         credentials: Mapping[str, str] = KNOWN_CREDENTIALS,
         clock: Callable[[], float] = time.time,
         on_conditional_write: Callable[[str], None] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         """``credentials`` maps the access key ids S3 knows to their secrets; ``clock`` (epoch
         seconds) decides expiry (of URLs and POST policies) and skew, so tests move time instead
-        of sleeping; ``on_conditional_write(key)`` runs while a conditional write holds its key."""
+        of sleeping; ``on_conditional_write(key)`` runs while a conditional write holds its key.
+        With ``data_dir`` the buckets are kept there, and those saved there before are served."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log
         app = create_backend_app("s3")
+        if data_dir is not None:
+            app = PersistentBuckets(app, data_dir)
+            app.load()
         verifier = SigV4Verifier(credentials, clock)
         front = VerifyingFront(
             app,

@@ -14,6 +14,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 
 import boto3
 
@@ -29,6 +30,7 @@ from service.flow import Generator
 from service.handler import handle
 
 LOCAL_REGION = "us-west-2"
+KEPT_BUCKET = "imagegen-local"  # the bucket of a stack with a data dir, found again on restart
 JOB_WORKERS = 4  # concurrent job deliveries, as a mapping's concurrency would allow
 # Receives before SQS moves a job's message to the dead-letter queue: the second delivery of a
 # job whose worker crashed ends it failed, so only deliveries that fail before that get there.
@@ -51,23 +53,26 @@ class LocalStack:
         timeout_seconds: float = 29.0,
         separate_process: bool = False,
         api_keys: tuple[str, ...] = (),
+        data_dir: Path | None = None,
     ) -> None:
         """``separate_process`` runs S3 and the emulator in a child process (faster under load;
         ``s3`` and ``bedrock`` are then None and faults are injected over HTTP). With
         ``api_keys`` the gateway requires one of them in ``x-api-key`` or ``Authorization:
-        Bearer``, through the key authorizer, as a stage with API keys does."""
+        Bearer``, through the key authorizer, as a stage with API keys does. With ``data_dir``
+        S3 keeps its bucket there, and a stack started on it later serves the same images."""
         self.host, self.port = host, port
         self.region = region
         self.extra_env = dict(env or {})
         self.timeout_seconds = timeout_seconds
         self.api_keys = tuple(api_keys)
+        self.data_dir = data_dir
         options = {
             "serve_retired": serve_retired,
             "latency_seconds": latency_seconds,
             "constant_images": constant_images,
         }
-        self.backing = BackingProcess(**options) if separate_process else None
-        self.s3 = None if separate_process else S3Server()
+        self.backing = BackingProcess(**options, data_dir=data_dir) if separate_process else None
+        self.s3 = None if separate_process else S3Server(data_dir=data_dir)
         self.bedrock = None if separate_process else BedrockEmulatorServer(**options)
         self.sqs = SqsServer()
         self.pollers: list[QueuePoller] = []
@@ -135,7 +140,9 @@ class LocalStack:
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_url,
             "AWS_ENDPOINT_URL_SQS": self.sqs.url,
             # moto keeps S3 state per process: a fresh bucket keeps stacks apart.
-            config.BUCKET: f"imagegen-local-{secrets.token_hex(4)}",
+            config.BUCKET: KEPT_BUCKET
+            if self.data_dir
+            else f"imagegen-local-{secrets.token_hex(4)}",
             config.CACHE_SECRET: secrets.token_hex(32),  # deployed, a stack secret
             **self.extra_env,
         }
@@ -144,7 +151,9 @@ class LocalStack:
             if self.region == "us-east-1"
             else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         )
-        self.s3_client().create_bucket(Bucket=self.bucket, **location)
+        s3 = self.s3_client()
+        if self.bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(Bucket=self.bucket, **location)
         queues = self._create_queues()
         self.generator = build_generator(self.env)  # fails fast on bad configuration
         run = partial(worker.handle, service=self.generator)

@@ -31,8 +31,21 @@ _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="imagegen-hypothesis-")
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
+# imagegen serve keeps its data, and other commands look for a running serve, in a data dir that
+# defaults to one under the working tree: every test's commands get a fresh one in a temp dir.
+_DATA_DIRS = tempfile.mkdtemp(prefix="imagegen-data-")
+
+
+def fresh_data_dir() -> str:
+    return tempfile.mkdtemp(dir=_DATA_DIRS)
+
+
+os.environ["IMAGEGEN_DATA_DIR"] = fresh_data_dir()  # for commands run in this process
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+    shutil.rmtree(_DATA_DIRS, ignore_errors=True)
 
 
 # Property-based tests are derandomized: the same examples on every run and machine.

@@ -241,7 +241,7 @@ def test_ctrl_c_while_polling_a_local_stack_says_the_job_ends_with_it(
     last = capsys.readouterr().err.splitlines()[-1]
     assert re.fullmatch(
         r"interrupted: job \S+ ended with the local stack this command started \(for jobs that"
-        r" outlive the command, run imagegen serve and pass --api\)",
+        r" outlive the command, run imagegen serve first\)",
         last,
     ), last
 
@@ -249,7 +249,7 @@ def test_ctrl_c_while_polling_a_local_stack_says_the_job_ends_with_it(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["job", "j1"], "imagegen job: error: needs --api URL, IMAGEGEN_API_URL or the job's"),
+        (["job", "j1"], "error: needs --api URL, IMAGEGEN_API_URL, the job's status URL or a"),
         (
             ["job", "http://127.0.0.1:1/jobs/j1", "--api", "http://127.0.0.1:2"],
             "invalid_url: the status URL 'http://127.0.0.1:1/jobs/j1' is not of the API",

@@ -1,0 +1,176 @@
+"""Keeps the local S3's buckets in a folder, so a restarted ``imagegen serve`` still has them.
+
+moto (5.2.5) has no persistence setting: its maintainers point to pickling its backends
+(getmoto/moto#1069, #2882), and its S3 objects are picklable for that (``FakeKey.__getstate__``
+reads the value out of its buffer). So moto stays the S3, and this middleware saves moto's own
+objects after each request that may change them: one file per key (all its versions), one per
+bucket (its settings), each replaced atomically, so a write costs the size of what it wrote and a
+killed server loses nothing it answered. ``load`` puts them back before the server takes requests.
+
+A pickle runs code when read: the folder is created private to its user (0700), as any folder
+the stack trusts must be.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import threading
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moto.s3.models import FakeBucket, MultipartDict, s3_backends
+from moto.s3.utils import _VersionedKeyStore
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORMAT = 1
+
+
+class UnreadableData(Exception):
+    """The folder holds buckets this moto cannot read back; the message says what to do."""
+
+
+class PersistentBuckets:
+    """moto's S3 application, with every bucket it holds mirrored in ``directory/buckets``."""
+
+    def __init__(self, app: WSGIApplication, directory: Path) -> None:
+        self._app = app
+        self._root = directory / "buckets"
+        self._lock = threading.Lock()
+        self._saved: dict[str, _SavedBucket] = {}
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        answer = self._app(environ, start_response)  # moto has acted when this returns
+        if environ["REQUEST_METHOD"] not in READ_ONLY_METHODS:
+            self.save()
+        return answer
+
+    def load(self) -> None:
+        """Put the saved buckets into moto (none of them may exist in this process yet)."""
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_format(self._root)
+        with self._lock:
+            for folder in sorted(p for p in self._root.iterdir() if p.is_dir()):
+                saved = _SavedBucket(folder)
+                bucket = saved.read()
+                if bucket.name in s3_backends.bucket_accounts:
+                    raise UnreadableData(f"bucket {bucket.name} already exists in this process")
+                s3_backends[bucket.account_id][bucket.partition].buckets[bucket.name] = bucket
+                s3_backends.bucket_accounts[bucket.name] = (bucket.partition, bucket.account_id)
+                self._saved[bucket.name] = saved
+
+    def save(self) -> None:
+        """Write what changed since the last save: buckets, then keys; forget what is gone."""
+        with self._lock:
+            buckets = _buckets()
+            for name in self._saved.keys() - buckets.keys():
+                self._saved.pop(name).remove()
+            for name, bucket in buckets.items():
+                if name not in self._saved:
+                    self._saved[name] = _SavedBucket(
+                        self._root / name
+                    )  # bucket names are DNS labels
+                self._saved[name].update(bucket)
+
+
+class _SavedBucket:
+    """One bucket's folder: ``bucket.pickle`` (settings) and ``keys/<sha256>.pickle``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._settings = b""
+        self._keys: dict[str, tuple[Any, ...]] = {}  # key -> what its saved versions were
+
+    def read(self) -> FakeBucket:
+        try:
+            bucket = pickle.loads((self.folder / "bucket.pickle").read_bytes())
+            for path in (self.folder / "keys").glob("*.pickle"):
+                versions = pickle.loads(path.read_bytes())
+                bucket.keys.setlist(versions[0].name, versions)
+                self._keys[versions[0].name] = _fingerprint(versions)
+        except (OSError, pickle.UnpicklingError, AttributeError, ImportError, EOFError) as exc:
+            raise UnreadableData(
+                f"cannot read the saved bucket in {self.folder} ({exc}); move that folder away"
+                " to start without it"
+            ) from exc
+        self._settings = _settings_bytes(bucket)
+        return bucket
+
+    def update(self, bucket: FakeBucket) -> None:
+        settings = _settings_bytes(bucket)
+        if settings != self._settings:
+            (self.folder / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
+            _replace(self.folder / "bucket.pickle", settings)
+            self._settings = settings
+        current = dict(bucket.keys.iterlists())
+        for name in self._keys.keys() - current.keys():
+            (self.folder / "keys" / _file_name(name)).unlink(missing_ok=True)
+            del self._keys[name]
+        for name, versions in current.items():
+            fingerprint = _fingerprint(versions)
+            if versions and self._keys.get(name) != fingerprint:
+                _replace(self.folder / "keys" / _file_name(name), pickle.dumps(versions))
+                self._keys[name] = fingerprint
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _buckets() -> dict[str, FakeBucket]:
+    return {
+        name: s3_backends[account_id][partition].buckets[name]
+        for name, (partition, account_id) in list(s3_backends.bucket_accounts.items())
+        if name in s3_backends[account_id][partition].buckets
+    }
+
+
+def _settings_bytes(bucket: FakeBucket) -> bytes:
+    """The bucket without its objects and unfinished multipart uploads."""
+    settings = copy.copy(bucket)
+    settings.keys = _VersionedKeyStore()
+    settings.multiparts = MultipartDict()
+    return pickle.dumps(settings)
+
+
+def _fingerprint(versions: list[Any]) -> tuple[Any, ...]:
+    """Changes when a version is added, replaced or removed (moto makes a new object for each
+    write, with its own ETag and time)."""
+    return tuple(
+        (id(v), getattr(v, "etag", None), getattr(v, "last_modified", None)) for v in versions
+    )
+
+
+def _file_name(name: str) -> str:
+    """Object keys may hold any character: the file is named by the key's SHA-256."""
+    return hashlib.sha256(name.encode()).hexdigest() + ".pickle"
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write beside, then rename: a reader (or a restart after a kill) sees old or new, whole."""
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _check_format(root: Path) -> None:
+    """Pickles are moto's classes: say which moto wrote them, and refuse another format."""
+    marker = root / "format.json"
+    written = {"format": FORMAT, "moto": metadata.version("moto")}
+    if not marker.exists():
+        marker.write_text(json.dumps(written))
+        return
+    found = json.loads(marker.read_text())
+    if found.get("format") != FORMAT:
+        raise UnreadableData(
+            f"{root} was written in format {found.get('format')} (moto {found.get('moto')}); this"
+            f" version reads format {FORMAT}: move the folder away to start without it"
+        )

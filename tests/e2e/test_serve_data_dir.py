@@ -1,0 +1,117 @@
+"""``imagegen serve --data-dir``: images outlive the serve, and other commands find a running one.
+Real processes and HTTP: the serve, its backing process (moto S3 with its buckets on disk), the
+CLI."""
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from devstack.stack import KEPT_BUCKET, LocalStack
+from tests.conftest import http, post_json
+from tests.e2e.test_cli import IMAGEGEN, assert_one_line_error, clean_env, imagegen, serving
+
+
+def gallery(url: str) -> list[dict]:
+    status, _, raw = http("GET", f"{url}/images")
+    assert status == 200, raw
+    return json.loads(raw)["images"]
+
+
+def test_a_restarted_serve_finds_the_earlier_image_in_its_gallery(tmp_path):
+    with serving("--data-dir", str(tmp_path)) as url:
+        status, _, answer = post_json(f"{url}/images", {"prompt": "a lighthouse", "seed": 7})
+        assert status == 200, answer
+        image = answer["images"][0]
+        before = http("GET", image["url"])[2]
+    assert not (tmp_path / "serve.json").exists()  # a stopped serve is not found by commands
+    with serving("--data-dir", str(tmp_path)) as url:
+        (found,) = gallery(url)
+        status, headers, after = http("GET", found["url"])  # a fresh URL from the new S3
+    assert found["key"] == image["key"] and found["seed"] == 7
+    assert found["model"] == answer["model_id"] and found["bytes"] == len(before)
+    assert status == 200 and after == before and headers["Content-Type"] == "image/png"
+
+
+def test_writes_overwrites_deletes_and_bucket_settings_outlive_the_s3_process(tmp_path):
+    cors = {
+        "CORSRules": [{"AllowedMethods": ["POST"], "AllowedOrigins": ["http://localhost:3000"]}]
+    }
+    with LocalStack(data_dir=tmp_path, separate_process=True) as stack:
+        s3 = stack.s3_client()
+        s3.put_object(Bucket=stack.bucket, Key="kept", Body=b"one", Metadata={"seed": "1"})
+        s3.put_object(Bucket=stack.bucket, Key="kept", Body=b"two", Metadata={"seed": "2"})
+        s3.put_object(Bucket=stack.bucket, Key="gone", Body=b"x")
+        s3.delete_object(Bucket=stack.bucket, Key="gone")
+        s3.put_object(Bucket=stack.bucket, Key="odd/ké y?#", Body=b"odd", ContentType="text/plain")
+        s3.put_bucket_cors(Bucket=stack.bucket, CORSConfiguration=cors)
+    with LocalStack(data_dir=tmp_path, separate_process=True) as stack:
+        s3 = stack.s3_client()
+        assert stack.bucket == KEPT_BUCKET
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.bucket)["Contents"]]
+        kept = s3.get_object(Bucket=stack.bucket, Key="kept")
+        odd = s3.get_object(Bucket=stack.bucket, Key="odd/ké y?#")
+        rules = s3.get_bucket_cors(Bucket=stack.bucket)["CORSRules"]
+    assert keys == ["kept", "odd/ké y?#"]
+    assert kept["Body"].read() == b"two" and kept["Metadata"] == {"seed": "2"}
+    assert odd["Body"].read() == b"odd" and odd["ContentType"] == "text/plain"
+    assert rules[0]["AllowedOrigins"] == ["http://localhost:3000"]
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused_in_one_line(tmp_path):
+    with serving("--data-dir", str(tmp_path)) as url:
+        result = imagegen("serve", "--port", "0", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, f"{tmp_path} is in use by another imagegen serve ({url})")
+
+
+def test_generate_without_api_uses_the_running_serve(tmp_path):
+    data = tmp_path / "data"
+    with serving("--data-dir", str(data)) as url:
+        result = imagegen(
+            "generate",
+            "a fox",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "out"),
+            "--data-dir",
+            str(data),
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"no --api given: using the imagegen serve at {url}" in result.stderr
+        (image,) = gallery(url)
+    assert image["seed"] == 3 and image["key"] in result.stdout
+    assert "url (expires " in result.stdout  # the serve's image keeps its URL
+
+
+def test_a_killed_serve_keeps_what_it_answered_and_is_not_used(tmp_path):
+    """SIGKILL leaves serve.json behind; the lock dies with the process, so commands start their
+    own stack, and the next serve finds the image."""
+    data = tmp_path / "data"
+    with subprocess.Popen(
+        [*IMAGEGEN, "serve", "--port", "0", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(),
+    ) as proc:
+        url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
+        answer = post_json(f"{url}/images", {"prompt": "a fox", "seed": 9})[2]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert (data / "serve.json").exists()
+    result = imagegen("generate", "a cat", "--out", str(tmp_path / "out"), "--data-dir", str(data))
+    assert result.returncode == 0, result.stderr
+    assert "starting a local stack" in result.stderr and url not in result.stderr
+    with serving("--data-dir", str(data)) as url:
+        assert [i["key"] for i in gallery(url)] == [answer["images"][0]["key"]]
+
+
+def test_data_a_serve_cannot_read_is_a_one_line_error_naming_its_folder(tmp_path):
+    with LocalStack(data_dir=tmp_path, separate_process=True) as stack:
+        stack.s3_client().put_object(Bucket=stack.bucket, Key="k", Body=b"x")
+    (saved,) = Path(tmp_path, "buckets", KEPT_BUCKET, "keys").iterdir()
+    saved.write_bytes(b"not a pickle")
+    result = imagegen("serve", "--port", "0", "--data-dir", str(tmp_path))
+    folder = tmp_path / "buckets" / KEPT_BUCKET
+    assert_one_line_error(result, f"cannot read the saved bucket in {folder}")
