@@ -44,6 +44,15 @@ Choices, with the documentation they rest on:
 - Every gateway response is ``{"error": {"code", "message", "type", "param"}}``: the service's
   shape plus OpenAI's (``type``, ``param``), so both kinds of client read API Gateway's own
   refusals (https://platform.openai.com/docs/guides/error-codes).
+- CORS (``service.cors``) only with allowed origins: then every path gets a public ``OPTIONS``
+  to the Lambda, which grants preflights of listed origins (a preflight never carries the key,
+  so it cannot pass the key's security), and the gateway responses carry
+  ``Access-Control-Allow-Origin``, so a browser app can read API Gateway's own refusals (a 401,
+  a 429). A gateway response header is a literal or a request value, never a choice
+  (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+  api-gateway-swagger-extensions-gateway-responses.responseParameters.html): with one origin it
+  is that origin; with several it echoes the request's ``Origin``, so any page may read these
+  refusals, which hold nothing but the refusal.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from typing import Any
 
 import yaml
 
+from service.cors import EXPOSED_HEADERS
 from service.openai_images.error_types import error_type
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -133,7 +143,11 @@ def _routes(spec: dict[str, Any]) -> str:
 
 
 def gateway_responses(
-    spec: dict[str, Any], *, iam_auth: bool = False, authorizer: bool = False
+    spec: dict[str, Any],
+    *,
+    iam_auth: bool = False,
+    authorizer: bool = False,
+    allowed_origins: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     # API Gateway says "Missing Authentication Token" for an unknown path, which reads like a
     # key problem; without IAM auth the answer can say what is really wrong. With IAM auth the
@@ -158,7 +172,7 @@ def gateway_responses(
         )
     responses = {}
     for kind, (status, code) in errors.items():
-        headers = {"gatewayresponse.header.Cache-Control": "'no-store'"}
+        headers = {"gatewayresponse.header.Cache-Control": "'no-store'", **_cors(allowed_origins)}
         if kind in CHALLENGE:
             headers["gatewayresponse.header.WWW-Authenticate"] = f"'{CHALLENGE[kind]}'"
         template = _error_template(code, openai_error_type(status, kind), messages.get(kind))
@@ -170,6 +184,20 @@ def gateway_responses(
             response["statusCode"] = str(status)
         responses[kind] = response
     return responses
+
+
+def _cors(allowed_origins: tuple[str, ...]) -> dict[str, str]:
+    """A gateway response's CORS headers (see the module docstring)."""
+    if not allowed_origins:
+        return {}
+    origin = (
+        f"'{allowed_origins[0]}'" if len(allowed_origins) == 1 else "method.request.header.origin"
+    )
+    return {
+        "gatewayresponse.header.Access-Control-Allow-Origin": origin,
+        "gatewayresponse.header.Access-Control-Expose-Headers": f"'{', '.join(EXPOSED_HEADERS)}'",
+        "gatewayresponse.header.Vary": "'Origin'",
+    }
 
 
 def load(path: Path = OPENAPI_PATH) -> dict[str, Any]:
@@ -223,6 +251,7 @@ def api_gateway_definition(
     title: str,
     iam_auth: bool = False,
     authorizer_uri: str | None = None,
+    allowed_origins: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The OpenAPI document with API Gateway extensions (a RestApi body, once JSON-encoded).
 
@@ -230,7 +259,7 @@ def api_gateway_definition(
     ``AWS_IAM``); it can be combined with the API key, which then only meters usage and is read
     from ``x-api-key``. Without IAM auth, a required key comes through the Lambda authorizer at
     ``authorizer_uri`` (its invoke ARN), which takes it from ``Authorization: Bearer`` or
-    ``x-api-key``.
+    ``x-api-key``. ``allowed_origins`` opens CORS to those origins.
     """
     authorizer = api_key_required and not iam_auth
     if authorizer and not authorizer_uri:
@@ -271,6 +300,14 @@ def api_gateway_definition(
                         media: body for media, body in content.items() if "$ref" in body["schema"]
                     }
             operation["security"] = [] if method in public else security
+        if allowed_origins:
+            operations["options"] = {
+                "summary": "CORS preflight: granted to the stack's allowed origins",
+                "responses": {"204": {"description": "Preflight granted"}},
+                "security": [],
+                "x-amazon-apigateway-integration": _integration(invoke_arn),
+            }
+            public.add("options")
         operations["x-amazon-apigateway-any-method"] = {
             "summary": "Any other method: the Lambda answers 405 with Allow",
             "responses": {"405": {"description": "Method not allowed"}},
@@ -282,6 +319,6 @@ def api_gateway_definition(
                 if method not in public:
                     operation["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
     doc["x-amazon-apigateway-gateway-responses"] = gateway_responses(
-        spec, iam_auth=iam_auth, authorizer=authorizer
+        spec, iam_auth=iam_auth, authorizer=authorizer, allowed_origins=allowed_origins
     )
     return doc

@@ -22,8 +22,9 @@ does with it, before the real ``lambda_handler`` sees a proxy event:
   on the response, where a Lambda answer that is too large or not a valid proxy response is a 502
   "Internal server error" [4];
 - every refusal is the definition's gateway response, rendered by simple variable substitution
-  as API Gateway does [5], except ``REQUEST_TOO_LARGE``, which API Gateway does not let an API
-  customize [7]; only JSON comes back.
+  as API Gateway does [5], its headers literals or request headers (``method.request.header.*``,
+  left out when the request has none) [14], except ``REQUEST_TOO_LARGE``, which API Gateway does
+  not let an API customize [7]; only JSON comes back.
 HTTP framing is strict: conflicting or invalid ``Content-Length`` is a 400, ``Transfer-Encoding:
 chunked`` is decoded (any other coding is a 400), a refused body is never read as a next request
 (the connection closes), and a client that stalls is cut off.
@@ -65,6 +66,8 @@ It also answers ``GET /health`` and ``GET /openapi.yaml``, which exist only loca
     equal-sign) in Authorization header" (https://github.com/HumanCellAtlas/data-store/issues/328,
     https://github.com/cowinapi/developer.cowin/issues/129); newer answers hash the token. Not
     documented beyond that.
+[14] https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseParameters.html
+    and https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-parameter-mapping.html
 """
 
 from __future__ import annotations
@@ -352,8 +355,10 @@ class ApiDefinition:
             if errors:
                 raise GatewayRefusal("BAD_REQUEST_BODY", "Invalid request body")
 
-    def render(self, refusal: GatewayRefusal, request_id: str) -> tuple[int, bytes, dict]:
-        """The gateway response for ``refusal``, as API Gateway renders it [5]."""
+    def render(
+        self, refusal: GatewayRefusal, request_id: str, request_headers: dict[str, str]
+    ) -> tuple[int, bytes, dict]:
+        """The gateway response for ``refusal``, as API Gateway renders it [5][14]."""
         response = self._response(refusal)
         status = refusal.status or int(response.get("statusCode", _DEFAULT_STATUS[refusal.kind]))
         template = response.get("responseTemplates", {}).get(
@@ -367,6 +372,10 @@ class ApiDefinition:
         )
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
         for name, value in response.get("responseParameters", {}).items():
+            if value.startswith("method.request.header."):
+                value = _header(request_headers, value.removeprefix("method.request.header."))
+                if value is None:
+                    continue
             headers[name.removeprefix("gatewayresponse.header.")] = value.strip("'")
         return status, body.encode(), headers
 
@@ -499,10 +508,12 @@ class GatewayServer(BackgroundHTTPServer):
         api_keys: tuple[str, ...] = (),
         client_timeout_seconds: float = CLIENT_TIMEOUT_SECONDS,
         authorizer: Handler = key_authorizer.handler,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         """``timeout_seconds`` is the Lambda's own timeout; the integration's comes from the
         definition. With ``api_keys`` every method goes through ``authorizer`` (the deployed
-        one unless a test swaps it) and needs one of the keys, as a stage with API keys does."""
+        one unless a test swaps it) and needs one of the keys, as a stage with API keys does.
+        ``allowed_origins`` are the stack's, as the deployed definition gets them."""
         self.handler = handler
         self.health = health
         self.timeout_seconds = timeout_seconds
@@ -514,6 +525,7 @@ class GatewayServer(BackgroundHTTPServer):
                 api_key_required=bool(api_keys),
                 title="imagegen-local",
                 authorizer_uri="local",
+                allowed_origins=allowed_origins,
             ),
             tuple(api_keys),
             authorizer,
@@ -572,7 +584,8 @@ class GatewayServer(BackgroundHTTPServer):
                 kind = "DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"
                 text = message or HTTPStatus(code).phrase
                 refusal = GatewayRefusal(kind, text, code)
-                self._send(*gateway.api.render(refusal, str(uuid.uuid4())))
+                parsed = getattr(self, "headers", None) or {}  # none before the request line
+                self._send(*gateway.api.render(refusal, str(uuid.uuid4()), dict(parsed)))
 
             def _json(self, status: int, payload: dict) -> None:
                 self._send(
@@ -676,7 +689,7 @@ class GatewayServer(BackgroundHTTPServer):
                 except GatewayRefusal as refusal:
                     if not body_read:  # an unread body must not be parsed as a next request
                         self.close_connection = True
-                    self._send(*gateway.api.render(refusal, request_id))
+                    self._send(*gateway.api.render(refusal, request_id, dict(self.headers)))
                 except TimeoutError:  # the client stalled mid-request
                     self.close_connection = True
 

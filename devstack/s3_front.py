@@ -5,8 +5,10 @@ and XML error, what S3 refuses: a missing, wrong, expired or misused signature (
 body whose SHA-256 differs from the signed ``x-amz-content-sha256`` (400 XAmzContentSHA256Mismatch,
 https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList), a conditional
 write racing another (``s3_conditional_writes``) and a browser-based POST upload that its policy
-does not allow (``s3_post``, which stores allowed ones itself). Everything else reaches moto
-unchanged, in the same thread: there is no extra network hop.
+does not allow (``s3_post``, which stores allowed ones itself). CORS is S3's, not moto's
+(``s3_cors``): the front answers preflights, unsigned as browsers send them, and sets the CORS
+headers of every other answer. Everything else reaches moto unchanged, in the same thread: there
+is no extra network hop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import unquote
 from moto.core.request import EnvironHeaders
 from werkzeug.wsgi import get_input_stream
 
+from devstack import s3_cors
 from devstack.s3_auth import SignedRequest, SigV4Verifier, body_sha256
 from devstack.s3_conditional_writes import ConditionalWrites
 from devstack.s3_errors import S3Error
@@ -46,21 +49,43 @@ class VerifyingFront:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
+        request = _signed_request(environ)
+        bucket = _bucket(request.path)
+        granted: dict[str, str] = {}
         try:
-            request = _signed_request(environ)
-            bucket = upload_bucket(request)
-            if bucket is not None:
-                return self._uploads(environ, start_response, bucket)
+            if method == "OPTIONS":
+                _discard_body(environ)
+                start_response("200 OK", [*s3_cors.preflight(bucket, request.headers).items()])
+                return [b""]
+            granted = s3_cors.grant(bucket, request.headers.get("origin"), method)
+            answer = _with_headers(start_response, granted)
+            if upload_bucket(request) is not None:
+                return self._uploads(environ, answer, bucket)
             self._verifier.verify(request)
             _check_body(environ, body_sha256(request.headers))
             key = request.headers.get("host", "") + unquote(request.path)
             with self._writes.hold(method, request.headers, key):
-                return self._app(environ, start_response)  # moto has answered when this returns
+                return self._app(environ, answer)  # moto has answered when this returns
         except S3Error as error:
             _discard_body(environ)
             status, headers, body = error.render(with_body=method != "HEAD")
-            start_response(status, headers)
+            start_response(status, headers + list(granted.items()))
             return [body]
+
+
+def _bucket(path: str) -> str:
+    """The bucket of a path-style URL (local endpoints are IP addresses, never virtual hosts)."""
+    return unquote(path.lstrip("/").partition("/")[0])
+
+
+def _with_headers(start_response: StartResponse, granted: dict[str, str]) -> StartResponse:
+    """``start_response`` with S3's CORS headers in place of any moto set."""
+
+    def answer(status: str, headers: list[tuple[str, str]], exc_info=None):
+        kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+        return start_response(status, kept + list(granted.items()), exc_info)
+
+    return answer
 
 
 def _signed_request(environ: WSGIEnvironment) -> SignedRequest:

@@ -24,7 +24,7 @@ from devstack.gateway import GatewayServer
 from devstack.job_runner import WORKER_TIMEOUT_SECONDS, QueuePoller
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 from devstack.sqs_server import SqsServer
-from service import config, worker
+from service import config, cors, worker
 from service.bootstrap import build_generator
 from service.flow import Generator
 from service.handler import handle
@@ -156,6 +156,12 @@ class LocalStack:
             s3.create_bucket(Bucket=self.bucket, **location)
         queues = self._create_queues()
         self.generator = build_generator(self.env)  # fails fast on bad configuration
+        # As infra configures the bucket: CORS for the allowed origins only.
+        rules = cors.bucket_rules(self.generator.settings.allowed_origins)
+        if rules:
+            s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
+        else:  # a kept bucket may have had origins before
+            s3.delete_bucket_cors(Bucket=self.bucket)
         run = partial(worker.handle, service=self.generator)
         sqs = self.sqs_client()
         self.pollers = [
@@ -170,6 +176,7 @@ class LocalStack:
             self.port,
             timeout_seconds=self.timeout_seconds,
             api_keys=self.api_keys,
+            allowed_origins=self.generator.settings.allowed_origins,
         ).start()
         return self
 

@@ -32,6 +32,7 @@ from infra import iam
 from infra.access_log import access_log_format
 from infra.package import AUTHORIZER_HANDLER, HANDLER, WORKER_HANDLER, service_archive
 from infra.settings import ImageApiSettings
+from service import cors
 
 KEY_PREFIX = "images/"
 # Input images clients POST straight to S3 (POST /uploads); apart from KEY_PREFIX, so the role's
@@ -199,6 +200,26 @@ class ImageApi(pulumi.ComponentResource):
             ],
             opts=guard,
         )
+        # Only for the stack's allowed origins: browser apps there read images and upload.
+        rules = cors.bucket_rules(s.allowed_origins)
+        self.bucket_cors = (
+            aws.s3.BucketCorsConfiguration(
+                f"{name}-images-cors",
+                bucket=self.bucket.id,
+                cors_rules=[
+                    {
+                        "allowed_methods": rule["AllowedMethods"],
+                        "allowed_origins": rule["AllowedOrigins"],
+                        "expose_headers": rule["ExposeHeaders"],
+                        "max_age_seconds": rule["MaxAgeSeconds"],
+                    }
+                    for rule in rules
+                ],
+                opts=guard,
+            )
+            if rules
+            else None
+        )
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-images-tls-only",
             bucket=self.bucket.id,
@@ -279,6 +300,7 @@ class ImageApi(pulumi.ComponentResource):
             # worker gets the same value and is not held to it: it runs a job to the job's own
             # deadline (service/worker.py passes it to generate/edit).
             "IMAGEGEN_TIME_BUDGET_SECONDS": str(min(26, s.lambda_timeout_seconds - 2)),
+            "IMAGEGEN_ALLOWED_ORIGINS": ",".join(s.allowed_origins),
             **cache_env,
         }
 
@@ -517,6 +539,7 @@ class ImageApi(pulumi.ComponentResource):
                     iam_auth=iam_auth,
                     title=name,
                     authorizer_uri=arns[1],
+                    allowed_origins=s.allowed_origins,
                 ),
                 sort_keys=True,
             )

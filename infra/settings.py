@@ -17,6 +17,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from service import cors
+
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE_PATH = ROOT / "service" / "catalogue.json"
 
@@ -64,7 +66,8 @@ def _catalogue_file() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, dict]:
-    """The service's model catalogue, read as data (infra never imports ``service``)."""
+    """The service's model catalogue, read as data (infra imports only the service's
+    standard-library helpers, such as ``service.cors``, never its catalogue code)."""
     index: dict[str, dict] = {}
     for model in _catalogue_file()["models"]:
         for name in (model["alias"], model["id"], *model["inference_profiles"]):
@@ -163,6 +166,7 @@ class ImageApiSettings:
     alarm_email: str
     monthly_budget_usd: int
     job_concurrency: int
+    allowed_origins: tuple[str, ...]
 
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str, region: str) -> ImageApiSettings:
@@ -202,6 +206,9 @@ class ImageApiSettings:
             alarm_email=get("alarmEmail", "get").strip(),
             monthly_budget_usd=get("monthlyBudgetUsd", "get_int"),
             job_concurrency=get("jobConcurrency", "get_int"),
+            allowed_origins=cors.parse_origins(
+                get("allowedOrigins", "get_object"), "imagegen:allowedOrigins"
+            ),
         )
         settings.check(today)
         return settings

@@ -135,7 +135,7 @@ PUBLIC_PAGES = frozenset({"GET /"})
 
 def unguarded_methods(spec: Mapping[str, Any]) -> list[str]:
     """``METHOD /path`` of every operation with a real (non-mock) integration that anyone may
-    call: no API key, no IAM auth, no authorizer (``PUBLIC_PAGES`` apart)."""
+    call: no API key, no IAM auth, no authorizer (``PUBLIC_PAGES`` and CORS preflights apart)."""
     schemes = {
         **(spec.get("securityDefinitions") or {}),
         **((spec.get("components") or {}).get("securitySchemes") or {}),
@@ -151,6 +151,8 @@ def unguarded_methods(spec: Mapping[str, Any]) -> list[str]:
             if str(integration.get("type", "")).lower() == "mock":
                 continue
             name = "ANY" if method.startswith("x-") else method.upper()
+            if name == "OPTIONS":  # CORS preflights come without credentials (Fetch standard)
+                continue
             if not _guarded(operation, schemes) and f"{name} {path}" not in PUBLIC_PAGES:
                 found.append(f"{name} {path}")
     return found

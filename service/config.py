@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from service import cors
 from service.catalogue import Catalogue, ModelSpec, OperationSpec
 
 # Environment variable names: the contract with infra/ and the local stack.
@@ -33,6 +34,7 @@ JOBS_QUEUE_URL = "IMAGEGEN_JOBS_QUEUE_URL"
 JOBS_DEAD_LETTER_ARN = "IMAGEGEN_JOBS_DEAD_LETTER_ARN"
 JOB_PREFIX = "IMAGEGEN_JOB_PREFIX"
 JOB_TIME_LIMIT_SECONDS = "IMAGEGEN_JOB_TIME_LIMIT_SECONDS"
+ALLOWED_ORIGINS = "IMAGEGEN_ALLOWED_ORIGINS"
 REGION = "AWS_REGION"
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -69,6 +71,7 @@ class Settings:
     jobs_dead_letter_arn: str  # the queue whose records end their jobs failed (the worker's)
     job_prefix: str
     job_time_limit_seconds: float
+    allowed_origins: tuple[str, ...]  # browser apps that may call the API (CORS); empty: none
     # Keys cached images, so nobody who guesses a prompt and seed can find someone's image.
     cache_secret: bytes = field(default=b"", repr=False)
 
@@ -139,6 +142,12 @@ class Settings:
                 if catalogue.operation(item) is None
             )
 
+        try:
+            origins = cors.parse_origins(env.get(ALLOWED_ORIGINS, "").split(","), ALLOWED_ORIGINS)
+        except ValueError as exc:
+            problems.append(str(exc))
+            origins = ()
+
         allowed = names(ALLOWED_MODELS)
         retired = names(ENABLED_RETIRED_MODELS)
         default_model = env.get(DEFAULT_MODEL, "stable-image-core").strip()
@@ -170,6 +179,7 @@ class Settings:
             job_time_limit_seconds=number(
                 JOB_TIME_LIMIT_SECONDS, str(DEFAULT_JOB_TIME_LIMIT_SECONDS), float, 1, 900
             ),
+            allowed_origins=origins,
         )
         if settings.cache_seeded and len(settings.cache_secret) < MIN_CACHE_SECRET_LENGTH:
             problems.append(

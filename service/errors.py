@@ -70,6 +70,13 @@ class MethodNotAllowed(ImageGenError):
         return {"Allow": self.allow}
 
 
+class OriginNotAllowed(ImageGenError):
+    """A browser's CORS preflight from an origin the stack does not list (``allowedOrigins``)."""
+
+    status_code = 403
+    code = "origin_not_allowed"
+
+
 class PayloadTooLarge(ImageGenError):
     """The request body is larger than the service accepts."""
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from service import job_api, logs, playground
+from service import cors, job_api, logs, playground
 from service.bootstrap import get_generator, prime_for_snapshot
 from service.config import ConfigError
 from service.errors import (
@@ -27,6 +27,7 @@ from service.errors import (
     InvalidJson,
     MethodNotAllowed,
     NotFound,
+    OriginNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -221,6 +222,8 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
     if path not in ROUTES:
         routes = ", ".join(f"{m} {route}" for route, methods in ROUTES.items() for m in methods)
         raise NotFound(f"no route {path!r}; see {routes}")
+    if method == "OPTIONS" and (origins := generator().settings.allowed_origins):
+        return _preflight(event, path, origins)
     if method not in ROUTES[path]:
         allowed = " or ".join(ROUTES[path])
         raise MethodNotAllowed(f"{path} accepts {allowed} only", allow=", ".join(ROUTES[path]))
@@ -252,6 +255,37 @@ def _route(event: dict, context: Any, generator: Callable[[], Generator]) -> dic
         return _response(202, job, headers)
     run = service.edit if editing else service.generate
     return _response(200, run(body, _deadline(service, context)))
+
+
+def _preflight(event: dict, path: str, allowed: tuple[str, ...]) -> dict:
+    """A browser's CORS preflight: granted for a listed origin (the browser then checks the
+    method and headers it wants against the answer), else 403. Without an ``Origin`` it is a
+    plain OPTIONS (RFC 9110 section 9.3.7): the route's methods."""
+    origin = _header(event, "origin")
+    methods = ROUTES[path]
+    headers = {"Allow": ", ".join(methods)}
+    if origin is not None:
+        if origin not in allowed:
+            raise OriginNotAllowed(
+                f"the origin {origin!r} may not call this API from a browser; the stack's"
+                " allowedOrigins lists those that may",
+                field="Origin",
+            )
+        headers |= cors.preflight_headers(methods)
+    return {"statusCode": 204, "headers": headers, "body": ""}
+
+
+def _with_cors(response: dict, event: Any, generator: Callable[[], Generator]) -> dict:
+    """The answer, with what a browser on a listed origin needs to read it. Only requests with
+    an ``Origin`` (from browsers) look at the settings."""
+    origin = _header(event, "origin") if isinstance(event, dict) else None
+    if origin is not None:
+        try:
+            allowed = generator().settings.allowed_origins
+        except ConfigError:  # already answered as the 500 it is
+            allowed = ()
+        response["headers"].update(cors.response_headers(origin, allowed))
+    return response
 
 
 def _openai_route(path: str, event: dict, context: Any, service: Generator) -> dict:
@@ -293,7 +327,7 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
             raise InvalidField("the event is not an API Gateway proxy event", field="event")
         response = _route(event, context, generator)
         response["headers"]["X-Request-Id"] = request_id
-        return response
+        return _with_cors(response, event, generator)
     except ImageGenError as error:
         level = logging.ERROR if error.status_code >= 500 else logging.INFO
         logger.log(
@@ -308,9 +342,10 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
                 }
             },
         )
-        return _error_response(
+        answer = _error_response(
             error.status_code, error.to_body(), request_id, openai, error.headers()
         )
+        return _with_cors(answer, event, generator)
     except ConfigError as error:
         logger.error("configuration error", extra={"fields": {"detail": str(error)}})
         message = "the service is misconfigured; see its logs"
