@@ -1,9 +1,12 @@
-"""Fixtures the local S3's test modules share: the S3 server on a clock the tests can shift."""
+"""Fixtures the end-to-end modules share: the S3 server on a clock the tests can shift, and a
+real browser (Debian's headless chromium, driven by Playwright)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +38,21 @@ def server(clock: Clock) -> Iterator[S3Server]:
     running = S3Server(clock=clock).start()
     yield running
     running.stop()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless chromium; the test is skipped where Playwright or chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run does)")
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root with a sandbox
+    with sync_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        try:
+            yield launched
+        finally:
+            launched.close()

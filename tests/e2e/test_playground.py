@@ -7,7 +7,6 @@ page's Content-Security-Policy refuses nothing. The screenshot goes to pytest's 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ from devstack.stack import LocalStack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 30_000
 SEED = 4242
 LOADED = """(selector) => {
@@ -26,26 +24,11 @@ LOADED = """(selector) => {
   return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
 }"""
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
-)
-
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with LocalStack() as running:
         yield running
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root with a sandbox
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _count_loaded(page, selector: str, count: int) -> None:
