@@ -65,8 +65,10 @@ def test_generate_upscale_and_gallery_in_a_browser(stack: LocalStack, browser, t
 
         page.get_by_label("Prompt").fill("a lighthouse at dusk, watercolor")
         page.get_by_label("Seed").fill(str(SEED))
-        page.get_by_role("button", name="Generate").click()
+        page.get_by_role("button", name="Generate").focus()
+        page.keyboard.press("Enter")  # as a keyboard user: the focus stays on the busy button
         _count_loaded(page, "#results img", 1)
+        assert page.evaluate("document.activeElement.id") == "generate-button"
         first = page.locator("#results li").first
         expect(first.locator("dd[data-fact=seed]")).to_have_text(str(SEED))
         assert first.locator("img").get_attribute("src").startswith(stack.s3_url + "/")
