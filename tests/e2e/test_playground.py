@@ -16,6 +16,7 @@ import pytest
 from devstack.stack import LocalStack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+Axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe
 
 WAIT_MS = 30_000
 SEED = 4242
@@ -29,6 +30,12 @@ LOADED = """(selector) => {
 def stack() -> Iterator[LocalStack]:
     with LocalStack() as running:
         yield running
+
+
+def assert_accessible(page) -> None:
+    """No violation of axe-core's rules (WCAG A/AA: labels, names, roles, contrast...)."""
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_snapshot()
 
 
 def _count_loaded(page, selector: str, count: int) -> None:
@@ -85,6 +92,7 @@ def test_generate_upscale_and_gallery_in_a_browser(stack: LocalStack, browser, t
         _count_loaded(page, "#gallery img", 2)
         seeds = page.locator("#gallery dd[data-fact=seed]").all_text_contents()
         assert str(SEED) in seeds
+        assert_accessible(page)
         page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
     finally:
         context.close()
@@ -92,3 +100,28 @@ def test_generate_upscale_and_gallery_in_a_browser(stack: LocalStack, browser, t
     assert requested and not refused, refused
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in requested)
     assert not problems, problems  # CSP violations are console errors
+
+
+def test_a_stage_with_keys_asks_for_one_and_keeps_it_in_the_tab_only(browser):
+    with LocalStack(api_keys=("sk-tab",)) as stack:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(stack.url + "/", wait_until="load", timeout=WAIT_MS)
+            expect = playwright_api.expect
+            expect(page.get_by_role("heading", name="This API needs a key")).to_be_visible(
+                timeout=WAIT_MS
+            )
+            expect(page.get_by_label("API key")).to_be_focused()
+            assert_accessible(page)
+            page.get_by_label("API key").fill("sk-tab")
+            page.keyboard.press("Enter")
+            expect(page.locator("#model option").first).to_be_attached(timeout=WAIT_MS)
+            expect(page.locator("#key-panel")).to_be_hidden()
+            stored = page.evaluate("() => [sessionStorage.length, localStorage.length]")
+            other_tab = context.new_page()
+            other_tab.goto(stack.url + "/", wait_until="load", timeout=WAIT_MS)
+            elsewhere = other_tab.evaluate("() => sessionStorage.length")
+        finally:
+            context.close()
+    assert stored == [1, 0] and elsewhere == 0
