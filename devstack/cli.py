@@ -38,7 +38,7 @@ from api_client import (
     upload,
 )
 from devstack.backing import BackingFailed
-from devstack.data_dir import DataDirInUse, ServeClaim, default_data_dir, running_serve
+from devstack.data_dir import DataDirError, ServeClaim, default_data_dir, running_serve
 from devstack.edit_command import (
     OPERATIONS,
     HelpFormatter,
@@ -102,7 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     env = service_env(args.serve_retired)
     try:
         claim = ServeClaim(args.data_dir)
-    except (DataDirInUse, OSError) as exc:
+    except DataDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     with claim:
@@ -233,12 +233,16 @@ def _target(args: argparse.Namespace) -> AbstractContextManager[Target]:
     Ctrl-C). Resolved when called: a mistyped --api or a missing 'local' extra fails here, before
     the command creates anything."""
     remote = _remote(args)
-    return nullcontext(remote) if remote else _local_target(local_stack())
+    return nullcontext(remote) if remote else _local_target(local_stack(), args.data_dir)
 
 
 @contextmanager
-def _local_target(stack_class: type) -> Iterator[Target]:
-    print("no --api given: starting a local stack (Bedrock emulated)", file=sys.stderr)
+def _local_target(stack_class: type, data_dir: Path) -> Iterator[Target]:
+    print(
+        f"no --api given and no imagegen serve on {data_dir}: starting a local stack for this"
+        " command (Bedrock emulated)",
+        file=sys.stderr,
+    )
     with stack_class(env={"IMAGEGEN_LOG_LEVEL": "WARNING"}) as stack:
         yield Target(stack.url, None, local=True)
 
@@ -591,8 +595,15 @@ def _add_api_options(parser: argparse.ArgumentParser, timeout: float, api_help: 
 
 def _add_data_dir_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=default_data_dir(), metavar="DIR", help=help_text
+        "--data-dir", type=_folder, default=default_data_dir(), metavar="DIR", help=help_text
     )
+
+
+def _folder(text: str) -> Path:
+    """A ``--data-dir``: an empty one would be the current folder, among the user's files."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder (the default is .imagegen)")
+    return Path(text)
 
 
 def _add_async_option(parser: argparse.ArgumentParser) -> None:

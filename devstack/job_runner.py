@@ -60,8 +60,12 @@ class QueuePoller:
             thread.start()
         return self
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Let the threads end after their current poll (``stop`` then waits for them)."""
         self._stopping.set()
+
+    def stop(self) -> None:
+        self.signal_stop()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()

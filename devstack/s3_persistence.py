@@ -5,7 +5,10 @@ moto (5.2.5) has no persistence setting: its maintainers point to pickling its b
 reads the value out of its buffer). So moto stays the S3, and this middleware saves moto's own
 objects after each request that may change them: one file per key (all its versions), one per
 bucket (its settings), each replaced atomically, so a write costs the size of what it wrote and a
-killed server loses nothing it answered. ``load`` puts them back before the server takes requests.
+killed server loses nothing it answered. ``load`` puts them back before the server takes requests;
+an object file it cannot read is set aside (renamed ``*.unreadable``, with a warning naming it),
+so one damaged file costs one object, not the folder. Tags live outside the bucket in moto (its
+tagging service) and are not kept: the service uses none.
 
 A pickle runs code when read: the folder is created private to its user (0700), as any folder
 the stack trusts must be.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -31,8 +35,11 @@ from moto.s3.utils import _VersionedKeyStore
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+logger = logging.getLogger("imagegen.local")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORMAT = 1
+# What reading a damaged or foreign pickle raises.
+_UNREADABLE = (OSError, pickle.UnpicklingError, AttributeError, ImportError, EOFError, IndexError)
 
 
 class UnreadableData(Exception):
@@ -56,7 +63,10 @@ class PersistentBuckets:
 
     def load(self) -> None:
         """Put the saved buckets into moto (none of them may exist in this process yet)."""
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UnreadableData(f"cannot keep buckets in {self._root}: {exc.strerror}") from None
         _check_format(self._root)
         with self._lock:
             for folder in sorted(p for p in self._root.iterdir() if p.is_dir()):
@@ -91,24 +101,34 @@ class _SavedBucket:
         self._keys: dict[str, tuple[Any, ...]] = {}  # key -> what its saved versions were
 
     def read(self) -> FakeBucket:
+        settings = self.folder / "bucket.pickle"
         try:
-            bucket = pickle.loads((self.folder / "bucket.pickle").read_bytes())
-            for path in (self.folder / "keys").glob("*.pickle"):
-                versions = pickle.loads(path.read_bytes())
-                bucket.keys.setlist(versions[0].name, versions)
-                self._keys[versions[0].name] = _fingerprint(versions)
-        except (OSError, pickle.UnpicklingError, AttributeError, ImportError, EOFError) as exc:
+            bucket = pickle.loads(settings.read_bytes())
+        except _UNREADABLE as exc:
             raise UnreadableData(
-                f"cannot read the saved bucket in {self.folder} ({exc}); move that folder away"
-                " to start without it"
-            ) from exc
+                f"cannot read the saved bucket {settings} ({exc}); move {self.folder} away to"
+                " start without that bucket"
+            ) from None
+        for path in sorted((self.folder / "keys").glob("*.pickle")):
+            try:
+                versions = pickle.loads(path.read_bytes())
+                name = versions[0].name
+            except _UNREADABLE as exc:
+                aside = path.with_suffix(".unreadable")
+                os.replace(path, aside)
+                logger.warning("skipped a saved object that cannot be read (%s): %s", exc, aside)
+                continue
+            bucket.keys.setlist(name, versions)
+            self._keys[name] = _fingerprint(versions)
         self._settings = _settings_bytes(bucket)
         return bucket
 
     def update(self, bucket: FakeBucket) -> None:
+        if not (self.folder / "keys").is_dir():  # new, or removed under the running server
+            (self.folder / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._settings, self._keys = b"", {}  # write everything again
         settings = _settings_bytes(bucket)
         if settings != self._settings:
-            (self.folder / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
             _replace(self.folder / "bucket.pickle", settings)
             self._settings = settings
         current = dict(bucket.keys.iterlists())
@@ -168,8 +188,12 @@ def _check_format(root: Path) -> None:
     if not marker.exists():
         marker.write_text(json.dumps(written))
         return
-    found = json.loads(marker.read_text())
-    if found.get("format") != FORMAT:
+    try:
+        found = json.loads(marker.read_text())
+    except (OSError, ValueError) as exc:
+        raise UnreadableData(f"cannot read {marker} ({exc}); move {root} away") from None
+    if not isinstance(found, dict) or found.get("format") != FORMAT:
+        found = found if isinstance(found, dict) else {}
         raise UnreadableData(
             f"{root} was written in format {found.get('format')} (moto {found.get('moto')}); this"
             f" version reads format {FORMAT}: move the folder away to start without it"

@@ -24,13 +24,15 @@ from devstack.gateway import GatewayServer
 from devstack.job_runner import WORKER_TIMEOUT_SECONDS, QueuePoller
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 from devstack.sqs_server import SqsServer
-from service import config, cors, worker
+from service import config, cors, jobs, worker
 from service.bootstrap import build_generator
+from service.errors import WorkerFailed
 from service.flow import Generator
 from service.handler import handle
 
 LOCAL_REGION = "us-west-2"
 KEPT_BUCKET = "imagegen-local"  # the bucket of a stack with a data dir, found again on restart
+ENDED_WITH_EARLIER_RUN = "the local stack running this job stopped before the job ended"
 JOB_WORKERS = 4  # concurrent job deliveries, as a mapping's concurrency would allow
 # Receives before SQS moves a job's message to the dead-letter queue: the second delivery of a
 # job whose worker crashed ends it failed, so only deliveries that fail before that get there.
@@ -115,6 +117,7 @@ class LocalStack:
             "bedrock_endpoint": self.bedrock_url,
             "bucket": self.bucket,
             "region": self.region,
+            "data_dir": str(self.data_dir.absolute()) if self.data_dir else None,
             "emulated": True,
             "note": "Bedrock is emulated locally: images are labelled stand-ins, not model output.",
         }
@@ -156,6 +159,8 @@ class LocalStack:
             s3.create_bucket(Bucket=self.bucket, **location)
         queues = self._create_queues()
         self.generator = build_generator(self.env)  # fails fast on bad configuration
+        if self.data_dir:
+            self._end_jobs_of_earlier_runs()
         # As infra configures the bucket: CORS for the allowed origins only.
         rules = cors.bucket_rules(self.generator.settings.allowed_origins)
         if rules:
@@ -179,6 +184,19 @@ class LocalStack:
             allowed_origins=self.generator.settings.allowed_origins,
         ).start()
         return self
+
+    def _end_jobs_of_earlier_runs(self) -> None:
+        """A kept bucket's unfinished jobs were queued in an earlier run's queue, which is gone:
+        end them now, as reading them after their time limit would."""
+        generator, s3 = self.generator, self.s3_client()
+        prefix = generator.settings.job_prefix
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        for item in (item for page in pages for item in page.get("Contents", [])):
+            job_id, _, name = item["Key"].removeprefix(prefix).partition("/")
+            if name == "state.json":
+                job = generator.jobs.get(job_id)
+                if job.status in (jobs.QUEUED, jobs.RUNNING):
+                    generator.jobs.finish(job, error=WorkerFailed(ENDED_WITH_EARLIER_RUN))
 
     def sqs_client(self):
         return boto3.client(
@@ -212,7 +230,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the emulator first (a hung model call ends at once), then the job pollers and
-        the gateway (which wait for work in flight), S3, SQS, and the model threads."""
+        the gateway (which wait for work in flight), S3, SQS, and the model threads. Every
+        poller is told first, so their last long polls run out together."""
+        for poller in self.pollers:
+            poller.signal_stop()
         for part in (self.bedrock, self.backing, *self.pollers, self.gateway, self.s3, self.sqs):
             if part is not None:
                 part.stop()
