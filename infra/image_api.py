@@ -215,7 +215,8 @@ class ImageApi(pulumi.ComponentResource):
                     }
                     for rule in rules
                 ],
-                opts=guard,
+                # Not retained with the bucket: removing origins must close the bucket too.
+                opts=pulumi.ResourceOptions(parent=self),
             )
             if rules
             else None

@@ -12,11 +12,21 @@ cookies. Standard library only: infra and the local stack validate origins with 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
-# The request headers this API reads from clients (the key, JSON or form bodies, async jobs).
-REQUEST_HEADERS = ("authorization", "content-type", "prefer", "x-api-key")
+# The request headers this API reads from clients: the key, JSON or form bodies, async jobs, and
+# a SigV4 signature's own headers (stacks with IAM authorization).
+REQUEST_HEADERS = (
+    "authorization",
+    "content-type",
+    "prefer",
+    "x-amz-content-sha256",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-api-key",
+)
 # What a browser app may read besides the CORS-safelisted response headers.
 EXPOSED_HEADERS = ("Location", "Preference-Applied", "Retry-After", "X-Request-Id")
 # Browsers cap a preflight's cache (Chromium at 7200 s); longer would only be ignored.
@@ -46,6 +56,11 @@ def parse_origins(items: Iterable[str], setting: str) -> tuple[str, ...]:
                 f"{setting}: {origin!r} is not an origin: scheme://host[:port] in lower case,"
                 " without a path or a trailing slash (e.g. https://app.example.com)"
             )
+        if match["host"].startswith("[") and not _browser_ipv6(match["host"]):
+            raise ValueError(
+                f"{setting}: {origin!r} is not an IPv6 origin as a browser sends it (compressed,"
+                " e.g. http://[::1]:3000)"
+            )
         if match["scheme"] == "http" and match["host"] not in _LOOPBACK:
             raise ValueError(f"{setting}: {origin!r} must use https (http only for localhost)")
         if match["port"] == _DEFAULT_PORTS[match["scheme"]] or int(match["port"] or 1) > 65535:
@@ -55,6 +70,14 @@ def parse_origins(items: Iterable[str], setting: str) -> tuple[str, ...]:
             )
         origins.append(origin)
     return tuple(dict.fromkeys(origins))
+
+
+def _browser_ipv6(host: str) -> bool:
+    """``[address]`` in the compressed form browsers serialize."""
+    try:
+        return ipaddress.IPv6Address(host[1:-1]).compressed == host[1:-1]
+    except ValueError:
+        return False
 
 
 def response_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:

@@ -276,15 +276,14 @@ def _preflight(event: dict, path: str, allowed: tuple[str, ...]) -> dict:
 
 
 def _with_cors(response: dict, event: Any, generator: Callable[[], Generator]) -> dict:
-    """The answer, with what a browser on a listed origin needs to read it. Only requests with
-    an ``Origin`` (from browsers) look at the settings."""
+    """The answer, with what a browser on a listed origin needs to read it (and ``Vary:
+    Origin`` whenever the API lists origins)."""
     origin = _header(event, "origin") if isinstance(event, dict) else None
-    if origin is not None:
-        try:
-            allowed = generator().settings.allowed_origins
-        except ConfigError:  # already answered as the 500 it is
-            allowed = ()
-        response["headers"].update(cors.response_headers(origin, allowed))
+    try:
+        allowed = generator().settings.allowed_origins
+    except Exception:  # no settings: the answer is already the 500 that says why
+        allowed = ()
+    response["headers"].update(cors.response_headers(origin, allowed))
     return response
 
 
@@ -317,9 +316,17 @@ def lambda_handler(event: dict, context: Any) -> dict:
 
 
 def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict:
-    """Answer one proxy event with the generator ``generator()`` returns (built lazily)."""
+    """Answer one proxy event with the generator ``generator()`` returns (built lazily); every
+    answer, errors included, carries what a browser on an allowed origin needs to read it."""
     request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
     token = logs.request_id.set(request_id)
+    try:
+        return _with_cors(_answer(event, context, generator, request_id), event, generator)
+    finally:
+        logs.request_id.reset(token)
+
+
+def _answer(event: Any, context: Any, generator: Callable[[], Generator], request_id: str) -> dict:
     path = (event.get("resource") or event.get("path") or "") if isinstance(event, dict) else ""
     openai = path.startswith(OPENAI_PREFIX)
     try:
@@ -327,7 +334,7 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
             raise InvalidField("the event is not an API Gateway proxy event", field="event")
         response = _route(event, context, generator)
         response["headers"]["X-Request-Id"] = request_id
-        return _with_cors(response, event, generator)
+        return response
     except ImageGenError as error:
         level = logging.ERROR if error.status_code >= 500 else logging.INFO
         logger.log(
@@ -342,10 +349,9 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
                 }
             },
         )
-        answer = _error_response(
+        return _error_response(
             error.status_code, error.to_body(), request_id, openai, error.headers()
         )
-        return _with_cors(answer, event, generator)
     except ConfigError as error:
         logger.error("configuration error", extra={"fields": {"detail": str(error)}})
         message = "the service is misconfigured; see its logs"
@@ -357,8 +363,6 @@ def handle(event: Any, context: Any, generator: Callable[[], Generator]) -> dict
         return _error_response(
             500, {"error": {"code": "internal_error", "message": message}}, request_id, openai
         )
-    finally:
-        logs.request_id.reset(token)
 
 
 prime_for_snapshot(os.environ)

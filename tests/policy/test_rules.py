@@ -444,3 +444,20 @@ def test_only_the_playground_page_may_be_open():
     body["paths"]["/"]["x-amazon-apigateway-any-method"] = dict(open_page)
     (message,) = api_violations(body)
     assert "anyone may call ANY /:" in message
+
+
+def test_a_cors_preflight_may_be_open_but_nothing_else_on_its_path():
+    """Browsers send preflights without credentials (Fetch standard), so a public OPTIONS to the
+    Lambda, which grants listed origins only, is not an open method; the others still count."""
+    body = api([{"api_key": []}])
+    preflight = {
+        "security": [],
+        "x-amazon-apigateway-integration": body["paths"]["/images"]["post"][
+            "x-amazon-apigateway-integration"
+        ],
+    }
+    body["paths"]["/images"]["options"] = dict(preflight)
+    assert api_violations(body) == []
+    body["paths"]["/images"]["get"] = dict(preflight)
+    (message,) = api_violations(body)
+    assert "anyone may call GET /images:" in message and "OPTIONS" not in message
