@@ -54,6 +54,8 @@ def test_origins_as_browsers_send_them_are_accepted(origin):
         ("https://app.example.com:443", "a port browsers never send"),
         ("http://localhost:80", "a port browsers never send"),
         ("https://app.example.com:65536", "over 65535"),
+        ("https://[:::]", "not an IPv6 origin as a browser sends it"),
+        ("http://[0:0:0:0:0:0:0:1]", "not an IPv6 origin as a browser sends it"),
     ],
 )
 def test_what_is_not_a_browser_origin_is_refused_naming_the_setting(origin, problem):
