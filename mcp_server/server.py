@@ -36,6 +36,7 @@ from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent, T
 from pydantic import Field
 
 import api_client as client
+from devstack.data_dir import default_data_dir, running_serve
 from devstack.options import (
     EXIT_INTERRUPTED,
     MissingExtra,
@@ -165,7 +166,8 @@ OPTIONS = Options(structured=os.environ.get("IMAGEGEN_MCP_STRUCTURED_OUTPUT", "1
 
 @asynccontextmanager
 async def lifespan(_: MCPServer) -> AsyncIterator[AppContext]:
-    """Remote API if configured, else the service in-process; a local stack if neither is set."""
+    """Remote API if configured (or a running ``imagegen serve``), else the service in-process;
+    a local stack if neither is set."""
     api_url = client.configured_api(OPTIONS.api_url)
     if api_url:
         api_key = OPTIONS.api_key or os.environ.get(client.API_KEY_VARIABLE)
@@ -710,6 +712,10 @@ def _configure(parser: Parser, args: Namespace) -> None:
         parser.error(str(exc))
     if args.output_dir and (problem := prepare_output_directory(args.output_dir)):
         parser.error(f"argument --output-dir: {problem}")
+    if not api and not os.environ.get(BUCKET):  # a running `imagegen serve` keeps its images
+        api = running_serve(default_data_dir())
+        if api:
+            print(f"{parser.prog}: no API given: using imagegen serve at {api}", file=sys.stderr)
     if not api:  # the lifespan will run the service in-process (boto3), or a local stack
         try:
             if os.environ.get(BUCKET):
@@ -719,7 +725,7 @@ def _configure(parser: Parser, args: Namespace) -> None:
         except MissingExtra as exc:  # refused now, not in every call
             api_help = f"--api URL or {client.API_URL_VARIABLE}"
             parser.exit(1, f"{parser.prog}: {exc}, or use a deployed API ({api_help})\n")
-    OPTIONS.api_url, OPTIONS.api_key = args.api, args.api_key
+    OPTIONS.api_url, OPTIONS.api_key = api, args.api_key
     OPTIONS.timeout_seconds = args.timeout
     OPTIONS.output_dir = args.output_dir
     OPTIONS.local_files = args.transport == "stdio"

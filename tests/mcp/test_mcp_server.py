@@ -17,7 +17,9 @@ from PIL import Image
 from mcp_server import server as mcp_module
 from mcp_server.server import server
 from service.config import DEFAULT_MAX_IMAGES
+from tests.conftest import http
 from tests.e2e.stub_api import Answer, images_answer, json_answer, stub_api
+from tests.e2e.test_cli import serving
 from tests.mcp.conftest import clean_env
 
 pytestmark = pytest.mark.anyio
@@ -339,6 +341,22 @@ async def test_stdio_subprocess_generates_with_its_own_local_stack(tmp_path):
     assert max(image_of(result.content[1]).size) <= 512
     (saved,) = tmp_path.glob("*.png")
     assert Image.open(saved).size == (1024, 1024) and str(saved) in result.content[0].text
+
+
+async def test_stdio_subprocess_uses_a_running_serve_so_its_images_stay(tmp_path):
+    data = tmp_path / "data"
+    with serving("--data-dir", str(data)) as url:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mcp_server"],
+            env=clean_env(IMAGEGEN_DATA_DIR=str(data)),
+        )
+        async with Client(params) as client:
+            result = await client.call_tool("generate_image", {"prompt": "a heron", "seed": 3})
+        status, _, raw = http("GET", f"{url}/images")
+    assert not result.is_error and status == 200, result.content
+    (image,) = json.loads(raw)["images"]
+    assert image["key"] == result.structured_content["images"][0]["key"]
 
 
 async def test_a_hanging_model_gives_a_tool_error_instead_of_a_hang(stack, monkeypatch):
