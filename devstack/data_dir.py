@@ -5,17 +5,22 @@ drops when the process ends, however it ends; while it holds it, ``serve.json`` 
 listens. Other commands only try a shared lock, which fails exactly while a serve holds the
 folder (and never blocks another command looking at the same time), so a command without
 ``--api`` uses a running serve and is never sent to a dead one. Standard library only: the CLI
-reads this before it knows it needs the local stack.
+and the MCP server read this before they know they need the local stack. Windows has no
+``flock``: there a serve holds its folder without a lock, and commands do not look for it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from contextlib import suppress
 from pathlib import Path
 from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 DEFAULT_DATA_DIR = Path(".imagegen")  # under the project, git-ignored
 DATA_DIR_VARIABLE = "IMAGEGEN_DATA_DIR"
@@ -40,6 +45,8 @@ class ServeClaim:
         except OSError as exc:
             reason = "it is a file" if isinstance(exc, FileExistsError) else exc.strerror
             raise DataDirError(f"cannot keep data in {directory}: {reason}") from None
+        if fcntl is None:
+            return
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,6 +78,8 @@ class ServeClaim:
 def running_serve(directory: Path) -> str | None:
     """The URL of the serve that holds ``directory``, or None when none does (also when the
     folder or its lock cannot be read: no serve could have used it)."""
+    if fcntl is None:
+        return None
     try:
         lock = (directory / "serve.lock").open("r")
     except OSError:
