@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-all
 	$(BIN)/python -m bench.edits
 	$(BIN)/python -m bench.masks
 	$(BIN)/python -m bench.jobs
+	$(BIN)/python -m bench.data_dir
 
 # Installed size and install time of each extra, in fresh venvs (docs/benchmarks.md).
 bench-install: $(VENV)/.installed-all
