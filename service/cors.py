@@ -12,7 +12,6 @@ cookies. Standard library only: infra and the local stack validate origins with 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 
@@ -73,7 +72,10 @@ def parse_origins(items: Iterable[str], setting: str) -> tuple[str, ...]:
 
 
 def _browser_ipv6(host: str) -> bool:
-    """``[address]`` in the compressed form browsers serialize."""
+    """``[address]`` in the compressed form browsers serialize. ``ipaddress`` is imported here:
+    only such origins need it, and the Lambda's cold start should not pay for it."""
+    import ipaddress
+
     try:
         return ipaddress.IPv6Address(host[1:-1]).compressed == host[1:-1]
     except ValueError:
