@@ -2,11 +2,11 @@
 
 One serve holds a folder at a time, by an exclusive ``flock`` on ``serve.lock`` that the kernel
 drops when the process ends, however it ends; while it holds it, ``serve.json`` says where it
-listens. Other commands only try a shared lock, which fails exactly while a serve holds the
-folder (and never blocks another command looking at the same time), so a command without
-``--api`` uses a running serve and is never sent to a dead one. Standard library only: the CLI
-and the MCP server read this before they know they need the local stack. Windows has no
-``flock``: there a serve holds its folder without a lock, and commands do not look for it.
+listens. Other commands only try a shared lock, which fails exactly
+while a serve holds the folder (and never blocks another command looking at the same time), so a
+command without ``--api`` uses a running serve and is never sent to a dead one. Standard library
+only: the CLI and the MCP server read this before they know they need the local stack. Windows
+has no ``flock``: there a serve holds its folder without a lock, and commands do not look for it.
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ class ServeClaim:
             self._lock.close()
             url = _published(self.directory) or "an address it has not published yet"
             raise DataDirError(f"{directory} is in use by another imagegen serve ({url})") from None
+        self.withdraw()  # a killed serve's address: never to be handed out again
 
     def publish(self, url: str) -> None:
         info = self.directory / "serve.json"
         partial = info.with_suffix(".partial")
-        partial.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        partial.write_text(json.dumps({"url": url}))
         os.replace(partial, info)
 
     def withdraw(self) -> None:
