@@ -5,23 +5,29 @@ moto (5.2.5) has no persistence setting: its maintainers point to pickling its b
 reads the value out of its buffer). So moto stays the S3, and this middleware saves moto's own
 objects after each request that may change them: one file per key (all its versions), one per
 bucket (its settings), each replaced atomically, so a write costs the size of what it wrote and a
-killed server loses nothing it answered. ``load`` puts them back before the server takes requests;
-an object file it cannot read is set aside (renamed ``*.unreadable``, with a warning naming it),
-so one damaged file costs one object, not the folder. Tags live outside the bucket in moto (its
-tagging service) and are not kept: the service uses none.
+killed server loses nothing it answered. ``load`` puts them back before the server takes requests.
 
-A pickle runs code when read: the folder is created private to its user (0700), as any folder
-the stack trusts must be.
+A pickle runs code when it is read, and a data dir may come from elsewhere (a cloned project's
+``.imagegen``, a shared folder). So every file is sealed with an HMAC-SHA256 under a key of the
+user's own (``~/.config/imagegen/data-dir.key``, 0600, made on first use) and unpickled only when
+its seal matches: a file this user's imagegen did not write is never run. An object file that
+is damaged, foreign or from a moto whose classes no longer fit is set aside (renamed
+``*.unreadable``, with a warning naming it), so it costs one object, not the folder. A save that
+fails (a full disk, a removed folder) is a warning, and is tried again on the next write.
+Tags live outside the bucket in moto (its tagging service) and are not kept: the service uses
+none.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 import logging
 import os
 import pickle
+import secrets
 import shutil
 import threading
 from collections.abc import Iterable
@@ -29,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moto.s3.models import FakeBucket, MultipartDict, s3_backends
+from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, MultipartDict, s3_backends
 from moto.s3.utils import _VersionedKeyStore
 
 if TYPE_CHECKING:
@@ -37,13 +43,54 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("imagegen.local")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-FORMAT = 1
-# What reading a damaged or foreign pickle raises.
-_UNREADABLE = (OSError, pickle.UnpicklingError, AttributeError, ImportError, EOFError, IndexError)
+FORMAT = 2  # 2: sealed files
+_SEAL_BYTES = hashlib.sha256().digest_size
 
 
 class UnreadableData(Exception):
-    """The folder holds buckets this moto cannot read back; the message says what to do."""
+    """The folder holds buckets this stack cannot use; the message says what to do."""
+
+
+class Unsealed(Exception):
+    """A file that is not what this user's imagegen wrote, or no longer loads."""
+
+
+def signing_key() -> bytes:
+    """The user's key for sealing data dirs, made (0600) on first use."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = config / "imagegen" / "data-dir.key"
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(32))
+        os.replace(partial, path)
+    return bytes.fromhex(path.read_text().strip())
+
+
+class Seal:
+    """Pickles sealed with the user's key; ``load`` refuses any other."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def dump(self, value: Any) -> bytes:
+        data = pickle.dumps(value)
+        return hmac.new(self._key, data, hashlib.sha256).digest() + data
+
+    def load(self, sealed: bytes, expected: type | tuple[type, ...]) -> Any:
+        seal, data = sealed[:_SEAL_BYTES], sealed[_SEAL_BYTES:]
+        if not hmac.compare_digest(seal, hmac.new(self._key, data, hashlib.sha256).digest()):
+            raise Unsealed("not written by this user's imagegen (its seal does not match)")
+        try:
+            value = pickle.loads(data)
+        except Exception as exc:  # a class moto has since changed: any error unpickling can raise
+            raise Unsealed(f"this moto cannot load it ({type(exc).__name__}: {exc})") from None
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(item, expected) for item in items):
+            raise Unsealed(f"it holds {type(value).__name__}, not what this stack saves")
+        return value
 
 
 class PersistentBuckets:
@@ -54,6 +101,7 @@ class PersistentBuckets:
         self._root = directory / "buckets"
         self._lock = threading.Lock()
         self._saved: dict[str, _SavedBucket] = {}
+        self._seal = Seal(signing_key())
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         answer = self._app(environ, start_response)  # moto has acted when this returns
@@ -70,7 +118,7 @@ class PersistentBuckets:
         _check_format(self._root)
         with self._lock:
             for folder in sorted(p for p in self._root.iterdir() if p.is_dir()):
-                saved = _SavedBucket(folder)
+                saved = _SavedBucket(folder, self._seal)
                 bucket = saved.read()
                 if bucket.name in s3_backends.bucket_accounts:
                     raise UnreadableData(f"bucket {bucket.name} already exists in this process")
@@ -85,41 +133,42 @@ class PersistentBuckets:
             for name in self._saved.keys() - buckets.keys():
                 self._saved.pop(name).remove()
             for name, bucket in buckets.items():
-                if name not in self._saved:
-                    self._saved[name] = _SavedBucket(
-                        self._root / name
-                    )  # bucket names are DNS labels
-                self._saved[name].update(bucket)
+                if name not in self._saved:  # bucket names are DNS labels: safe folder names
+                    self._saved[name] = _SavedBucket(self._root / name, self._seal)
+                try:
+                    self._saved[name].update(bucket)
+                except OSError as exc:  # what was not written is written on the next save
+                    logger.warning("could not keep bucket %s in %s: %s", name, self._root, exc)
 
 
 class _SavedBucket:
     """One bucket's folder: ``bucket.pickle`` (settings) and ``keys/<sha256>.pickle``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, seal: Seal) -> None:
         self.folder = folder
+        self._seal = seal
         self._settings = b""
         self._keys: dict[str, tuple[Any, ...]] = {}  # key -> what its saved versions were
 
     def read(self) -> FakeBucket:
         settings = self.folder / "bucket.pickle"
         try:
-            bucket = pickle.loads(settings.read_bytes())
-        except _UNREADABLE as exc:
+            bucket = self._seal.load(settings.read_bytes(), FakeBucket)
+        except (OSError, Unsealed) as exc:
             raise UnreadableData(
                 f"cannot read the saved bucket {settings} ({exc}); move {self.folder} away to"
                 " start without that bucket"
             ) from None
         for path in sorted((self.folder / "keys").glob("*.pickle")):
             try:
-                versions = pickle.loads(path.read_bytes())
-                name = versions[0].name
-            except _UNREADABLE as exc:
+                versions = self._seal.load(path.read_bytes(), (FakeKey, FakeDeleteMarker))
+            except (OSError, Unsealed) as exc:
                 aside = path.with_suffix(".unreadable")
                 os.replace(path, aside)
-                logger.warning("skipped a saved object that cannot be read (%s): %s", exc, aside)
+                logger.warning("set aside a saved object that cannot be read (%s): %s", exc, aside)
                 continue
-            bucket.keys.setlist(name, versions)
-            self._keys[name] = _fingerprint(versions)
+            bucket.keys.setlist(versions[0].name, versions)
+            self._keys[versions[0].name] = _fingerprint(versions)
         self._settings = _settings_bytes(bucket)
         return bucket
 
@@ -129,7 +178,7 @@ class _SavedBucket:
             self._settings, self._keys = b"", {}  # write everything again
         settings = _settings_bytes(bucket)
         if settings != self._settings:
-            _replace(self.folder / "bucket.pickle", settings)
+            _replace(self.folder / "bucket.pickle", self._seal.dump(_without_objects(bucket)))
             self._settings = settings
         current = dict(bucket.keys.iterlists())
         for name in self._keys.keys() - current.keys():
@@ -138,7 +187,7 @@ class _SavedBucket:
         for name, versions in current.items():
             fingerprint = _fingerprint(versions)
             if versions and self._keys.get(name) != fingerprint:
-                _replace(self.folder / "keys" / _file_name(name), pickle.dumps(versions))
+                _replace(self.folder / "keys" / _file_name(name), self._seal.dump(versions))
                 self._keys[name] = fingerprint
 
     def remove(self) -> None:
@@ -153,17 +202,22 @@ def _buckets() -> dict[str, FakeBucket]:
     }
 
 
-def _settings_bytes(bucket: FakeBucket) -> bytes:
-    """The bucket without its objects and unfinished multipart uploads."""
+def _without_objects(bucket: FakeBucket) -> FakeBucket:
+    """The bucket's settings: without its objects and unfinished multipart uploads."""
     settings = copy.copy(bucket)
     settings.keys = _VersionedKeyStore()
     settings.multiparts = MultipartDict()
-    return pickle.dumps(settings)
+    return settings
+
+
+def _settings_bytes(bucket: FakeBucket) -> bytes:
+    return pickle.dumps(_without_objects(bucket))
 
 
 def _fingerprint(versions: list[Any]) -> tuple[Any, ...]:
     """Changes when a version is added, replaced or removed (moto makes a new object for each
-    write, with its own ETag and time)."""
+    write, with its own ETag and time). Changes moto makes in place (an ACL, a retention) are
+    not seen: the service makes none."""
     return tuple(
         (id(v), getattr(v, "etag", None), getattr(v, "last_modified", None)) for v in versions
     )
@@ -182,7 +236,8 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 def _check_format(root: Path) -> None:
-    """Pickles are moto's classes: say which moto wrote them, and refuse another format."""
+    """Refuse another format; warn when another moto wrote the folder (its objects load if
+    moto's classes still fit, else they are set aside)."""
     marker = root / "format.json"
     written = {"format": FORMAT, "moto": metadata.version("moto")}
     if not marker.exists():
@@ -198,3 +253,12 @@ def _check_format(root: Path) -> None:
             f"{root} was written in format {found.get('format')} (moto {found.get('moto')}); this"
             f" version reads format {FORMAT}: move the folder away to start without it"
         )
+    if found.get("moto") != written["moto"]:
+        logger.warning(
+            "%s was written with moto %s, this is moto %s: objects that no longer load are set"
+            " aside",
+            root,
+            found.get("moto"),
+            written["moto"],
+        )
+        marker.write_text(json.dumps(written))

@@ -41,6 +41,8 @@ def fresh_data_dir() -> str:
 
 
 os.environ["IMAGEGEN_DATA_DIR"] = fresh_data_dir()  # for commands run in this process
+# The key that seals data dirs lives in the user's config folder: the tests' is a temp one.
+os.environ["XDG_CONFIG_HOME"] = fresh_data_dir()
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

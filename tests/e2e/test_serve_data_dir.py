@@ -3,12 +3,14 @@ Real processes and HTTP: the serve, its backing process (moto S3 with its bucket
 CLI."""
 
 import json
+import pickle
 import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from devstack.s3_persistence import FORMAT
 from devstack.stack import ENDED_WITH_EARLIER_RUN, KEPT_BUCKET, LocalStack
 from tests.conftest import http, post_json
 from tests.e2e.test_cli import IMAGEGEN, assert_one_line_error, clean_env, imagegen, serving
@@ -138,6 +140,28 @@ def test_an_unreadable_object_is_set_aside_and_the_others_are_served(tmp_path):
     assert damaged.with_suffix(".unreadable").read_bytes() == b"not a pickle"
 
 
+class _Payload:
+    """What a hostile data dir would ship: a pickle that runs code when it is read."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "ran"))
+
+
+def test_a_pickle_this_user_did_not_seal_is_never_run(tmp_path):
+    with LocalStack(data_dir=tmp_path, separate_process=True) as stack:
+        stack.s3_client().put_object(Bucket=stack.bucket, Key="k", Body=b"x")
+    (saved,) = Path(tmp_path, "buckets", KEPT_BUCKET, "keys").iterdir()
+    marker = tmp_path / "ran"
+    saved.write_bytes(bytes(32) + pickle.dumps(_Payload(marker)))  # a seal made without the key
+    with LocalStack(data_dir=tmp_path, separate_process=True) as stack:
+        listed = stack.s3_client().list_objects_v2(Bucket=stack.bucket)
+    assert "Contents" not in listed and not marker.exists()
+    assert saved.with_suffix(".unreadable").exists()
+
+
 def test_a_serve_refuses_data_it_cannot_use_in_one_line(tmp_path):
     (tmp_path / "a-file").write_text("")
     result = imagegen("serve", "--port", "0", "--data-dir", str(tmp_path / "a-file"))
@@ -148,7 +172,7 @@ def test_a_serve_refuses_data_it_cannot_use_in_one_line(tmp_path):
     (buckets / "format.json").write_text("{")
     result = imagegen("serve", "--port", "0", "--data-dir", str(tmp_path / "data"))
     assert_one_line_error(result, f"cannot read {buckets / 'format.json'}")
-    (buckets / "format.json").write_text('{"format": 1}')
+    (buckets / "format.json").write_text(json.dumps({"format": FORMAT}))
     (buckets / KEPT_BUCKET).mkdir()
     (buckets / KEPT_BUCKET / "bucket.pickle").write_bytes(b"damaged")
     result = imagegen("serve", "--port", "0", "--data-dir", str(tmp_path / "data"))
