@@ -2,7 +2,7 @@
 
 The playground is served by the API itself (same origin) and needs none of this. An app on
 another origin gets, when its origin is listed: an answer to its preflight ``OPTIONS`` (the
-methods of the route, the request headers this API reads, cached for ``MAX_AGE_SECONDS``) and
+methods of the route, the request headers it asked for, cached for ``MAX_AGE_SECONDS``) and
 ``Access-Control-Allow-Origin`` on every answer, with the headers it may read. Anything else is
 refused by the browser, as the Fetch standard's CORS protocol says
 (https://fetch.spec.whatwg.org/#http-cors-protocol): an unlisted origin's preflight is a 403 here
@@ -15,17 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# The request headers this API reads from clients: the key, JSON or form bodies, async jobs, and
-# a SigV4 signature's own headers (stacks with IAM authorization).
-REQUEST_HEADERS = (
-    "authorization",
-    "content-type",
-    "prefer",
-    "x-amz-content-sha256",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-api-key",
-)
+# A header name (RFC 9110 section 5.6.2's token), as Access-Control-Request-Headers lists them.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # What a browser app may read besides the CORS-safelisted response headers.
 EXPOSED_HEADERS = ("Location", "Preference-Applied", "Retry-After", "X-Request-Id")
 # Browsers cap a preflight's cache (Chromium at 7200 s); longer would only be ignored.
@@ -94,13 +85,20 @@ def response_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, 
     return headers
 
 
-def preflight_headers(methods: Iterable[str]) -> dict[str, str]:
-    """A granted preflight's answer headers: the route's methods, the headers the API reads."""
-    return {
+def preflight_headers(methods: Iterable[str], requested: str | None) -> dict[str, str]:
+    """A granted preflight's answer headers: the route's methods, and the request headers the
+    browser asked for (``Access-Control-Request-Headers``). Those are granted whatever they are:
+    no credentials ride on them (keys travel in headers the app sets itself), the API ignores
+    the ones it does not read, and clients add their own (the OpenAI SDK's ``x-stainless-*``,
+    the AWS SDK's ``amz-sdk-*``)."""
+    headers = {
         "Access-Control-Allow-Methods": ", ".join(methods),
-        "Access-Control-Allow-Headers": ", ".join(REQUEST_HEADERS),
         "Access-Control-Max-Age": str(MAX_AGE_SECONDS),
     }
+    names = [name.strip().lower() for name in (requested or "").split(",") if name.strip()]
+    if names and all(_HEADER_NAME.fullmatch(name) for name in names):
+        headers["Access-Control-Allow-Headers"] = ", ".join(names)
+    return headers
 
 
 def bucket_rules(allowed: tuple[str, ...]) -> list[dict]:

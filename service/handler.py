@@ -271,14 +271,18 @@ def _preflight(event: dict, path: str, allowed: tuple[str, ...]) -> dict:
                 " allowedOrigins lists those that may",
                 field="Origin",
             )
-        headers |= cors.preflight_headers(methods)
+        requested = _header(event, "access-control-request-headers")
+        headers |= cors.preflight_headers(methods, requested)
     return {"statusCode": 204, "headers": headers, "body": ""}
 
 
 def _with_cors(response: dict, event: Any, generator: Callable[[], Generator]) -> dict:
-    """The answer, with what a browser on a listed origin needs to read it (and ``Vary:
-    Origin`` whenever the API lists origins)."""
+    """The answer, with what a browser on a listed origin needs to read it. Only a request
+    with an ``Origin`` (a browser's) reads the settings; the others' answers are not cached
+    (``no-store``), so they need no ``Vary``."""
     origin = _header(event, "origin") if isinstance(event, dict) else None
+    if origin is None:
+        return response
     try:
         allowed = generator().settings.allowed_origins
     except Exception:  # no settings: the answer is already the 500 that says why

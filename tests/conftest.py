@@ -88,11 +88,12 @@ def http(
         return exc.code, exc.headers, exc.read()
 
 
-def post_json(url: str, payload: object) -> tuple[int, Message, dict]:
-    status, headers, raw = http(
-        "POST", url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
-    )
-    return status, headers, json.loads(raw)
+def post_json(
+    url: str, payload: object, headers: dict[str, str] | None = None
+) -> tuple[int, Message, dict]:
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    status, answered, raw = http("POST", url, json.dumps(payload).encode(), sent)
+    return status, answered, json.loads(raw)
 
 
 @pytest.fixture(scope="module")

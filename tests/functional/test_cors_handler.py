@@ -83,17 +83,16 @@ def cors_headers(headers: dict) -> dict:
 @pytest.mark.parametrize("resource", sorted(ROUTES))
 def test_a_listed_origins_preflight_is_granted_the_routes_methods(with_origins, resource):
     methods = ", ".join(ROUTES[resource])
-    status, headers, body = call(
-        preflight(resource, Origin=APP, **{"Access-Control-Request-Method": ROUTES[resource][0]})
-    )
+    asked = {
+        "Access-Control-Request-Method": ROUTES[resource][0],
+        "Access-Control-Request-Headers": "authorization,content-type,x-stainless-lang",
+    }
+    status, headers, body = call(preflight(resource, Origin=APP, **asked))
     assert (status, body) == (204, "")
     assert cors_headers(headers) == {
         "Access-Control-Allow-Origin": APP,
         "Access-Control-Allow-Methods": methods,
-        "Access-Control-Allow-Headers": (
-            "authorization, content-type, prefer, x-amz-content-sha256, x-amz-date,"
-            " x-amz-security-token, x-api-key"
-        ),
+        "Access-Control-Allow-Headers": "authorization, content-type, x-stainless-lang",
         "Access-Control-Max-Age": "7200",
         "Access-Control-Expose-Headers": EXPOSED,
     }

@@ -103,16 +103,19 @@ def test_without_allowed_origins_nothing_is_added(origin):
     assert cors.response_headers(origin, ()) == {}
 
 
-def test_a_preflight_grants_the_routes_methods_and_the_headers_the_api_reads():
-    assert cors.preflight_headers(("GET", "POST")) == {
+def test_a_preflight_grants_the_routes_methods_and_the_headers_asked_for():
+    asked = "Content-Type, x-api-key,X-Stainless-Lang, prefer"
+    assert cors.preflight_headers(("GET", "POST"), asked) == {
         "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": (
-            "authorization, content-type, prefer, x-amz-content-sha256, x-amz-date,"
-            " x-amz-security-token, x-api-key"
-        ),
+        "Access-Control-Allow-Headers": "content-type, x-api-key, x-stainless-lang, prefer",
         "Access-Control-Max-Age": "7200",
     }
-    assert cors.preflight_headers(["GET"])["Access-Control-Allow-Methods"] == "GET"
+    assert cors.preflight_headers(["GET"], None)["Access-Control-Allow-Methods"] == "GET"
+
+
+@pytest.mark.parametrize("asked", [None, "", " , ", "x-api-key, bad header", "x:y"])
+def test_no_header_is_granted_when_none_or_no_header_name_is_asked_for(asked):
+    assert "Access-Control-Allow-Headers" not in cors.preflight_headers(["GET"], asked)
 
 
 def test_the_preflight_cache_stays_within_what_browsers_honour():
