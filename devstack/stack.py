@@ -11,6 +11,7 @@ kept in its own mapping: several stacks can run in one process without touching 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Mapping
 from functools import partial
@@ -146,7 +147,7 @@ class LocalStack:
             config.BUCKET: KEPT_BUCKET
             if self.data_dir
             else f"imagegen-local-{secrets.token_hex(4)}",
-            config.CACHE_SECRET: secrets.token_hex(32),  # deployed, a stack secret
+            config.CACHE_SECRET: self._cache_secret(),  # deployed, a stack secret
             **self.extra_env,
         }
         location = (
@@ -184,6 +185,19 @@ class LocalStack:
             allowed_origins=self.generator.settings.allowed_origins,
         ).start()
         return self
+
+    def _cache_secret(self) -> str:
+        """A fresh one per run; with a data dir the one kept there (0600), as a deployed stack
+        keeps its own, so the kept bucket's cached images are found again."""
+        if self.data_dir is None:
+            return secrets.token_hex(32)
+        path = self.data_dir / "cache-secret"
+        if not path.exists():
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_hex(32))
+        return path.read_text().strip()
 
     def _end_jobs_of_earlier_runs(self) -> None:
         """A kept bucket's unfinished jobs were queued in an earlier run's queue, which is gone:

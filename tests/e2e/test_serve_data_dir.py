@@ -184,3 +184,14 @@ def test_commands_treat_a_data_dir_they_cannot_read_as_no_serve(tmp_path):
     result = imagegen("models", "--data-dir", str(tmp_path / "a-file"))
     assert result.returncode == 0, result.stderr
     assert "no imagegen serve on" in result.stderr and "starting a local stack" in result.stderr
+
+
+def test_a_restarted_serve_answers_a_seeded_request_from_its_kept_cache(tmp_path):
+    env = clean_env(IMAGEGEN_CACHE_SEEDED="true")
+    body = {"prompt": "a fox", "seed": 5}
+    with serving("--data-dir", str(tmp_path), env=env) as url:
+        first = post_json(f"{url}/images", body)[2]["images"][0]
+    with serving("--data-dir", str(tmp_path), env=env) as url:
+        again = post_json(f"{url}/images", body)[2]["images"][0]
+    assert first["cached"] is False and again["cached"] is True
+    assert (tmp_path / "cache-secret").stat().st_mode & 0o777 == 0o600
