@@ -62,6 +62,13 @@ def _explain(code: str, message: str, field: str | None) -> BackendError:
     return BackendError(f"{code}: {message}{where}")
 
 
+def _job_error(code: str, message: str, field: str | None) -> BackendError:
+    """A refused job id, named as the tool's argument (``job_id``), not the route's ``{id}``."""
+    if field == "id":
+        return _explain(code, message.replace("'id'", "'job_id'"), "job_id")
+    return _explain(code, message, field)
+
+
 def job_failure(error: dict[str, Any]) -> BackendError:
     """A failed job's ``error`` (the body the synchronous route would have answered), worded as
     that route's refusal."""
@@ -119,7 +126,7 @@ class DirectBackend:
         try:
             return job_api.status(self._generator(), job_id)
         except ImageGenError as exc:
-            raise _explain(exc.code, exc.message, exc.field) from exc
+            raise _job_error(exc.code, exc.message, exc.field) from exc
 
     def file_input(self, path: Path, timeout: float) -> dict[str, str]:
         """Inline: in-process there is no request size limit to avoid (``timeout``: nothing
@@ -158,7 +165,7 @@ class RemoteBackend:
         try:
             return client.get_job(self.api_url, job_id, self.api_key, timeout)
         except client.ApiError as exc:
-            raise _explain(exc.code, exc.message, exc.field) from exc
+            raise _job_error(exc.code, exc.message, exc.field) from exc
 
     def file_input(self, path: Path, timeout: float) -> dict[str, str]:
         """Uploaded through a presigned POST and named by its key: a request to the API may

@@ -164,7 +164,9 @@ async def test_get_job_of_an_unknown_job_is_a_tool_error(slow, monkeypatch):
         result = await client.call_tool("get_job", {"job_id": UNKNOWN})
         malformed = await client.call_tool("get_job", {"job_id": "no-such-job"})
     assert result.is_error and f"not_found: no job '{UNKNOWN}'" in result.content[0].text
-    assert malformed.is_error and "must be a job id" in malformed.content[0].text
+    assert "(field 'job_id')" in result.content[0].text  # the tool's argument, not the route's
+    assert malformed.is_error and "'job_id' must be a job id" in malformed.content[0].text
+    assert "'id'" not in malformed.content[0].text
 
 
 async def test_a_failing_job_is_the_synchronous_call_s_error_naming_the_job(
