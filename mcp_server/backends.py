@@ -57,9 +57,16 @@ class Backend(Protocol):
     def image_url(self, key: str) -> str: ...
 
 
+# The API's answers to a missing or wrong key (API Gateway's, through the key authorizer).
+KEY_REFUSALS = frozenset({"unauthorized", "invalid_api_key"})
+
+
 def _explain(code: str, message: str, field: str | None) -> BackendError:
     where = f" (field '{field}')" if field else ""
-    return BackendError(f"{code}: {message}{where}")
+    hint = ""
+    if code in KEY_REFUSALS:  # the assistant cannot fix it; its user sets the server's key
+        hint = f"; start the MCP server with --api-key or {client.API_KEY_VARIABLE}"
+    return BackendError(f"{code}: {message}{where}{hint}")
 
 
 def _job_error(code: str, message: str, field: str | None) -> BackendError:

@@ -14,6 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from PIL import Image
 
+from devstack.stack import LocalStack
 from mcp_server import server as mcp_module
 from mcp_server.server import server
 from service.config import DEFAULT_MAX_IMAGES
@@ -293,6 +294,19 @@ async def test_remote_backend_against_the_local_rest_api(stack, monkeypatch):
         assert urllib.request.urlopen(fresh.content[0].text).status == 200
         missing = await client.call_tool("get_image_url", {"key": "images/none.png"})
         assert missing.is_error and "not_found" in missing.content[0].text
+
+
+async def test_a_missing_or_wrong_key_says_how_the_server_gets_one(monkeypatch):
+    with LocalStack(api_keys=("sk-right",)) as keyed:
+        monkeypatch.setenv("IMAGEGEN_API_URL", keyed.url)
+        async with Client(server) as client:
+            missing = await client.call_tool("list_models", {})
+            monkeypatch.setenv("IMAGEGEN_API_KEY", "sk-wrong")
+            wrong = await client.call_tool("list_models", {})
+    for result, code in ((missing, "unauthorized"), (wrong, "invalid_api_key")):
+        text = result.content[0].text
+        assert result.is_error and f"{code}: " in text, text
+        assert "start the MCP server with --api-key or IMAGEGEN_API_KEY" in text
 
 
 @pytest.mark.parametrize("image_url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png"])
