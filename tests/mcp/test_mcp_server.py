@@ -301,7 +301,8 @@ async def test_a_missing_or_wrong_key_says_how_the_server_gets_one(monkeypatch):
         monkeypatch.setenv("IMAGEGEN_API_URL", keyed.url)
         async with Client(server) as client:
             missing = await client.call_tool("list_models", {})
-            monkeypatch.setenv("IMAGEGEN_API_KEY", "sk-wrong")
+        monkeypatch.setenv("IMAGEGEN_API_KEY", "sk-wrong")  # read when a session starts
+        async with Client(server) as client:
             wrong = await client.call_tool("list_models", {})
     for result, code in ((missing, "unauthorized"), (wrong, "invalid_api_key")):
         text = result.content[0].text
