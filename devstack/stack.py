@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from devstack.backing import BackingProcess
 from devstack.bedrock_emulator import BedrockEmulatorServer
@@ -100,14 +101,16 @@ class LocalStack:
     def bucket(self) -> str:
         return self.env[config.BUCKET]
 
-    def s3_client(self):
-        """A plain boto3 S3 client for this stack's S3 (for tests and tools)."""
+    def s3_client(self, client_config: Config | None = None):
+        """A boto3 S3 client for this stack's S3 (for tests and tools), with ``client_config``
+        if given (say, the service's SigV4 and path-style settings)."""
         return boto3.client(
             "s3",
             region_name=self.region,
             endpoint_url=self.s3_url,
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=client_config,
         )
 
     def health(self) -> dict:

@@ -9,7 +9,6 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
 
@@ -33,22 +32,10 @@ def cors_stack() -> Iterator[LocalStack]:
         yield running
 
 
-def s3_client(stack: LocalStack):
-    """SigV4, path-style, as the service signs its URLs."""
-    return boto3.client(
-        "s3",
-        region_name=stack.region,
-        endpoint_url=stack.s3_url,
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        config=SERVICE_CONFIG,
-    )
-
-
 @pytest.fixture(scope="module")
 def image(cors_stack: LocalStack) -> str:
     key = f"images/{secrets.token_hex(4)}.png"
-    s3_client(cors_stack).put_object(
+    cors_stack.s3_client(SERVICE_CONFIG).put_object(
         Bucket=cors_stack.bucket, Key=key, Body=PNG, ContentType="image/png"
     )
     return key
@@ -127,7 +114,7 @@ def test_a_preflight_without_origin_or_method_is_a_400(cors_stack, missing):
 
 
 def test_a_presigned_get_from_a_listed_origin_may_be_read(cors_stack, image):
-    url = s3_client(cors_stack).generate_presigned_url(
+    url = cors_stack.s3_client(SERVICE_CONFIG).generate_presigned_url(
         "get_object", Params={"Bucket": cors_stack.bucket, "Key": image}, ExpiresIn=300
     )
     status, headers, body = http("GET", url, headers={"Origin": APP})
@@ -139,7 +126,7 @@ def test_a_presigned_get_from_a_listed_origin_may_be_read(cors_stack, image):
 
 @pytest.mark.parametrize("origin", [None, OTHER])
 def test_a_presigned_get_without_a_listed_origin_carries_no_grant(cors_stack, image, origin):
-    url = s3_client(cors_stack).generate_presigned_url(
+    url = cors_stack.s3_client(SERVICE_CONFIG).generate_presigned_url(
         "get_object", Params={"Bucket": cors_stack.bucket, "Key": image}, ExpiresIn=300
     )
     status, headers, body = http("GET", url, headers={"Origin": origin} if origin else {})
@@ -157,7 +144,7 @@ def test_a_refused_get_from_a_listed_origin_is_readable_too(cors_stack, image):
 
 def test_a_browser_upload_from_a_listed_origin_may_be_read(cors_stack):
     key = f"uploads/{secrets.token_hex(4)}.png"
-    form = s3_client(cors_stack).generate_presigned_post(
+    form = cors_stack.s3_client(SERVICE_CONFIG).generate_presigned_post(
         Bucket=cors_stack.bucket,
         Key=key,
         Fields={"Content-Type": "image/png"},
@@ -172,14 +159,14 @@ def test_a_browser_upload_from_a_listed_origin_may_be_read(cors_stack):
     )
     assert answer.status_code == 204, answer.text
     assert answer.headers["Access-Control-Allow-Origin"] == APP
-    stored = s3_client(cors_stack).get_object(Bucket=cors_stack.bucket, Key=key)
+    stored = cors_stack.s3_client(SERVICE_CONFIG).get_object(Bucket=cors_stack.bucket, Key=key)
     assert stored["Body"].read() == PNG
 
 
 def test_the_first_matching_rule_decides_with_wildcards_and_headers_without_case(cors_stack):
     """A bucket of its own on the same S3, with rules infra never writes, to show S3's
     evaluation: the first rule matching origin and method, then its AllowedHeader entries."""
-    s3 = s3_client(cors_stack)
+    s3 = cors_stack.s3_client(SERVICE_CONFIG)
     bucket = f"cors-rules-{secrets.token_hex(4)}"
     s3.create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": cors_stack.region}
