@@ -128,7 +128,8 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             claim.publish(stack.url)
             settings = sorted(k for k in env if k in os.environ)
-            _print_serving(stack.url, settings, bool(args.api_key), claim.directory)
+            origins = stack.generator.settings.allowed_origins
+            _print_serving(stack.url, settings, bool(args.api_key), claim.directory, origins)
             stop.wait()
         finally:
             claim.withdraw()  # no new command is sent to a stack that is stopping
@@ -137,7 +138,9 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if received[0] == signal.SIGINT else 0
 
 
-def _print_serving(url: str, settings: list[str], keys: bool, data_dir: Path) -> None:
+def _print_serving(
+    url: str, settings: list[str], keys: bool, data_dir: Path, origins: tuple[str, ...]
+) -> None:
     """The URL first (scripts read that line), then how to try it."""
     key_header = " -H 'x-api-key: KEY'" if keys else ""
     print(f"imagegen local stack listening on {url}", flush=True)
@@ -153,6 +156,8 @@ def _print_serving(url: str, settings: list[str], keys: bool, data_dir: Path) ->
         print("  API keys required: send one in x-api-key or Authorization: Bearer KEY", flush=True)
     if settings:
         print(f"  settings from the environment: {', '.join(settings)}", flush=True)
+    if origins:
+        print(f"  cors:    browser apps on {', '.join(origins)} may call this API", flush=True)
     print(f"  openai:  OpenAI SDKs and clients take the base URL {url}/v1", flush=True)
     print(
         f"  data:    {data_dir} keeps the images; imagegen commands without --api use this serve",

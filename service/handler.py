@@ -267,8 +267,8 @@ def _preflight(event: dict, path: str, allowed: tuple[str, ...]) -> dict:
     if origin is not None:
         if origin not in allowed:
             raise OriginNotAllowed(
-                f"the origin {origin!r} may not call this API from a browser; the stack's"
-                " allowedOrigins lists those that may",
+                f"the origin {origin!r} may not call this API from a browser: only its allowed"
+                " origins may (the stack's allowedOrigins; IMAGEGEN_ALLOWED_ORIGINS locally)",
                 field="Origin",
             )
         requested = _header(event, "access-control-request-headers")

@@ -112,12 +112,22 @@ def test_a_stage_with_keys_asks_for_one_and_keeps_it_in_the_tab_only(browser):
             expect(page.get_by_role("heading", name="This API needs a key")).to_be_visible(
                 timeout=WAIT_MS
             )
-            expect(page.get_by_label("API key")).to_be_focused()
+            key = page.get_by_label("API key")
+            expect(key).to_be_focused()
             assert_accessible(page)
-            page.get_by_label("API key").fill("sk-tab")
+            key.fill("sk-typo")
+            page.keyboard.press("Enter")  # refused: said beside the field, the key kept to fix
+            expect(page.locator("#key-error")).to_have_text(
+                "That key is not valid for this API; check it and try again.", timeout=WAIT_MS
+            )
+            expect(key).to_have_value("sk-typo")
+            expect(key).to_be_focused()
+            expect(key).to_have_attribute("aria-invalid", "true")
+            key.fill("sk-tab")
             page.keyboard.press("Enter")
             expect(page.locator("#model option").first).to_be_attached(timeout=WAIT_MS)
             expect(page.locator("#key-panel")).to_be_hidden()
+            expect(page.get_by_label("Prompt")).to_be_focused()
             stored = page.evaluate("() => [sessionStorage.length, localStorage.length]")
             other_tab = context.new_page()
             other_tab.goto(stack.url + "/", wait_until="load", timeout=WAIT_MS)
@@ -125,3 +135,24 @@ def test_a_stage_with_keys_asks_for_one_and_keeps_it_in_the_tab_only(browser):
         finally:
             context.close()
     assert stored == [1, 0] and elsewhere == 0
+
+
+def test_reuse_seed_sets_the_model_and_size_that_made_the_image(stack: LocalStack, browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(stack.url + "/", wait_until="load", timeout=WAIT_MS)
+        playwright_api.expect(page.locator("#model option").first).to_be_attached(timeout=WAIT_MS)
+        page.get_by_label("Prompt").fill("a harbour at night")
+        page.get_by_label("Size", exact=True).select_option("ratio:16:9")
+        page.get_by_role("button", name="Generate").click()
+        _count_loaded(page, "#results img", 1)
+        page.get_by_label("Size", exact=True).select_option(index=0)
+        page.get_by_label("Seed", exact=True).fill("")
+        page.locator("#results li").first.get_by_role("button", name="Reuse seed").click()
+        seed = page.locator("#results dd[data-fact=seed]").first.text_content()
+        assert page.get_by_label("Size", exact=True).input_value() == "ratio:16:9"
+        assert page.get_by_label("Seed", exact=True).input_value() == seed
+        playwright_api.expect(page.get_by_label("Prompt")).to_be_focused()
+    finally:
+        context.close()
