@@ -525,11 +525,15 @@ def _save(directory: Path, image: dict[str, Any], blob: bytes) -> dict[str, str]
 
 def _summary(lead: str, answer: dict[str, Any], images: list[dict[str, Any]]) -> str:
     """Every image's key too: clients that hide structured content still let the assistant
-    edit it further."""
+    edit it further. No seed for an operation that takes none (it reports 0)."""
+    operation = CATALOGUE.operation(answer["operation"]) if "operation" in answer else None
+    seeded = operation is None or operation.seed_max is not None
     return "\n".join(
         [f"{lead}; links expire {answer['expires_at']}."]
         + [
-            f"- {i['width']}x{i['height']} seed {i['seed']} key {i['key']}: {i['url']}"
+            f"- {i['width']}x{i['height']}"
+            + (f" seed {i['seed']}" if seeded else "")
+            + f" key {i['key']}: {i['url']}"
             + (f" (saved to {i['path']})" if "path" in i else "")
             + (f" ({i['not_saved']})" if "not_saved" in i else "")
             for i in images

@@ -144,6 +144,7 @@ async def test_an_edit_from_a_data_uri():
         assert not result.is_error, result.content[0].text
         assert full_image(result).size == (1024, 768)
     assert result.structured_content["operation"] == "upscale-fast"
+    assert " seed " not in result.content[0].text  # an upscale takes no seed (it reports 0)
 
 
 async def test_remove_background_answers_a_transparent_png():
