@@ -84,9 +84,8 @@ def test_generate_upscale_and_gallery_in_a_browser(stack: LocalStack, browser, t
 
         first.get_by_role("button", name="Upscale").click()
         _count_loaded(page, "#results img", 2)
-        expect(page.locator("#results li").nth(1).locator("dd[data-fact=operation]")).to_have_text(
-            "upscale-fast"
-        )
+        newest = page.locator("#results li").first  # results are newest first, as the gallery
+        expect(newest.locator("dd[data-fact=operation]")).to_have_text("upscale-fast")
 
         page.get_by_role("button", name="Show gallery").click()
         _count_loaded(page, "#gallery img", 2)
