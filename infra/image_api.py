@@ -309,13 +309,51 @@ class ImageApi(pulumi.ComponentResource):
         s = self.settings
         return iam.bedrock_model_arns(s.invocations, s.region, account, partition)
 
-    def _function(self, name: str, child: pulumi.ResourceOptions, identity) -> None:
-        s = self.settings
-        self.role = aws.iam.Role(
-            f"{name}-function-role",
+    def _lambda_role(self, resource_name: str, child: pulumi.ResourceOptions) -> aws.iam.Role:
+        """A role only Lambda may assume; its policy is the function's own."""
+        return aws.iam.Role(
+            resource_name,
             assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
             opts=child,
         )
+
+    def _service_function(
+        self,
+        resource_name: str,
+        *,
+        role: aws.iam.Role,
+        role_policy: aws.iam.RolePolicy,
+        log_group: aws.cloudwatch.LogGroup,
+        memory_mb: int,
+        log_level: str,
+        tracing: bool,
+        **specific: object,
+    ) -> aws.lambda_.Function:
+        """A function running the ``service`` archive, as the API function, the worker and the
+        authorizer all do: Python 3.13 on arm64, JSON logs into its own group at ``log_level``,
+        X-Ray with ``tracing``; plus what is ``specific`` to it (name, handler, timeout...)."""
+        return aws.lambda_.Function(
+            resource_name,
+            runtime="python3.13",
+            architectures=["arm64"],
+            code=service_archive(),
+            role=role.arn,
+            memory_size=memory_mb,
+            logging_config={
+                "log_format": "JSON",
+                "log_group": log_group.name,
+                # Lambda drops JSON lines below this level before they reach the log group.
+                "application_log_level": log_level,
+                "system_log_level": "WARN",
+            },
+            tracing_config={"mode": "Active" if tracing else "PassThrough"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
+            **specific,
+        )
+
+    def _function(self, name: str, child: pulumi.ResourceOptions, identity) -> None:
+        s = self.settings
+        self.role = self._lambda_role(f"{name}-function-role", child)
         kms_arn = self.kms_key.arn if self.kms_key else None
         policy = pulumi.Output.all(
             self.bucket.arn,
@@ -350,16 +388,17 @@ class ImageApi(pulumi.ComponentResource):
             self.cache_secret = random.RandomPassword(
                 f"{name}-cache-secret", length=48, special=False, opts=child
             )
-        self.function = aws.lambda_.Function(
+        self.function = self._service_function(
             f"{name}-function",
+            role=self.role,
+            role_policy=self.role_policy,
+            log_group=self.log_group,
+            memory_mb=s.lambda_memory_mb,
+            log_level=s.lambda_log_level,
+            tracing=s.tracing,
             name=name,
             description="imagegen: prompt -> Bedrock image -> private S3 -> presigned URL",
-            runtime="python3.13",
-            architectures=["arm64"],
             handler=HANDLER,
-            code=service_archive(),
-            role=self.role.arn,
-            memory_size=s.lambda_memory_mb,
             timeout=s.lambda_timeout_seconds,
             reserved_concurrent_executions=s.reserved_concurrency,
             environment={
@@ -370,15 +409,6 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_JOB_TIME_LIMIT_SECONDS": str(JOB_TIME_LIMIT_SECONDS),
                 }
             },
-            logging_config={
-                "log_format": "JSON",
-                "log_group": self.log_group.name,
-                # Lambda drops JSON lines below this level before they reach the log group.
-                "application_log_level": s.lambda_log_level,
-                "system_log_level": "WARN",
-            },
-            tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role_policy]),
         )
 
     def _worker(
@@ -394,11 +424,7 @@ class ImageApi(pulumi.ComponentResource):
         self.worker_log_group = aws.cloudwatch.LogGroup(
             f"{name}-worker-logs", retention_in_days=s.log_retention_days, opts=keep
         )
-        self.worker_role = aws.iam.Role(
-            f"{name}-worker-role",
-            assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
-            opts=child,
-        )
+        self.worker_role = self._lambda_role(f"{name}-worker-role", child)
         kms_arn = self.kms_key.arn if self.kms_key else None
         policy = pulumi.Output.all(
             self.bucket.arn,
@@ -426,16 +452,17 @@ class ImageApi(pulumi.ComponentResource):
         self.worker_role_policy = aws.iam.RolePolicy(
             f"{name}-worker-policy", role=self.worker_role.id, policy=policy, opts=child
         )
-        self.worker = aws.lambda_.Function(
+        self.worker = self._service_function(
             f"{name}-worker",
+            role=self.worker_role,
+            role_policy=self.worker_role_policy,
+            log_group=self.worker_log_group,
+            memory_mb=s.lambda_memory_mb,
+            log_level=s.lambda_log_level,
+            tracing=s.tracing,
             name=f"{name}-worker",
             description="imagegen: asynchronous jobs from SQS -> Bedrock image -> private S3",
-            runtime="python3.13",
-            architectures=["arm64"],
             handler=WORKER_HANDLER,
-            code=service_archive(),
-            role=self.worker_role.arn,
-            memory_size=s.lambda_memory_mb,
             timeout=WORKER_TIMEOUT_SECONDS,
             # No reserved concurrency: the jobs mapping's maximum concurrency bounds it.
             environment={
@@ -445,16 +472,6 @@ class ImageApi(pulumi.ComponentResource):
                     "IMAGEGEN_JOBS_DEAD_LETTER_ARN": self.dead_letter_queue.arn,
                 }
             },
-            logging_config={
-                "log_format": "JSON",
-                "log_group": self.worker_log_group.name,
-                "application_log_level": s.lambda_log_level,
-                "system_log_level": "WARN",
-            },
-            tracing_config={"mode": "Active" if s.tracing else "PassThrough"},
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.worker_log_group, self.worker_role_policy]
-            ),
         )
         # Lambda polls each queue with the worker's role, one message per invocation: the
         # handler raises when a job cannot be stored, which returns that one message to the
@@ -489,11 +506,7 @@ class ImageApi(pulumi.ComponentResource):
         self.authorizer_log_group = aws.cloudwatch.LogGroup(
             f"{name}-authorizer-logs", retention_in_days=s.log_retention_days, opts=keep
         )
-        self.authorizer_role = aws.iam.Role(
-            f"{name}-authorizer-role",
-            assume_role_policy=json.dumps(iam.assume_role("lambda.amazonaws.com")),
-            opts=child,
-        )
+        self.authorizer_role = self._lambda_role(f"{name}-authorizer-role", child)
         self.authorizer_role_policy = aws.iam.RolePolicy(
             f"{name}-authorizer-policy",
             role=self.authorizer_role.id,
@@ -502,28 +515,18 @@ class ImageApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.authorizer = aws.lambda_.Function(
+        self.authorizer = self._service_function(
             f"{name}-authorizer",
+            role=self.authorizer_role,
+            role_policy=self.authorizer_role_policy,
+            log_group=self.authorizer_log_group,
+            memory_mb=AUTHORIZER_MEMORY_MB,
+            log_level="WARN",
+            tracing=False,  # its role grants no X-Ray writes, so it sends no segments of its own
             name=f"{name}-authorizer",
             description="imagegen: API key from Authorization: Bearer or x-api-key",
-            runtime="python3.13",
-            architectures=["arm64"],
             handler=AUTHORIZER_HANDLER,
-            code=service_archive(),
-            role=self.authorizer_role.arn,
-            memory_size=AUTHORIZER_MEMORY_MB,
             timeout=AUTHORIZER_TIMEOUT_SECONDS,
-            logging_config={
-                "log_format": "JSON",
-                "log_group": self.authorizer_log_group.name,
-                "application_log_level": "WARN",
-                "system_log_level": "WARN",
-            },
-            # Its role grants no X-Ray writes, so it sends no segments of its own.
-            tracing_config={"mode": "PassThrough"},
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.authorizer_log_group, self.authorizer_role_policy]
-            ),
         )
 
     def _api(self, name: str, child: pulumi.ResourceOptions, keep: pulumi.ResourceOptions) -> None:
