@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from contextlib import suppress
 from pathlib import Path
 from typing import IO
@@ -97,3 +98,15 @@ def _published(directory: Path) -> str | None:
     with suppress(OSError, ValueError, KeyError, TypeError):
         return str(json.loads((directory / "serve.json").read_text())["url"])
     return None
+
+
+def private_secret(path: Path) -> str:
+    """A random secret (64 hex digits) kept in ``path``, made on first use readable by this
+    user only (0600, in a 0700 folder); whoever makes it first, every caller reads the same."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import pickle
-import secrets
 import shutil
 import threading
 from collections.abc import Iterable
@@ -37,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, MultipartDict, s3_backends
 from moto.s3.utils import _VersionedKeyStore
+
+from devstack.data_dir import private_secret
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,15 +59,7 @@ class Unsealed(Exception):
 def signing_key() -> bytes:
     """The user's key for sealing data dirs, made (0600) on first use."""
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    path = config / "imagegen" / "data-dir.key"
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_hex(32))
-        os.replace(partial, path)
-    return bytes.fromhex(path.read_text().strip())
+    return bytes.fromhex(private_secret(config / "imagegen" / "data-dir.key"))
 
 
 class Seal:
@@ -76,7 +69,10 @@ class Seal:
         self._key = key
 
     def dump(self, value: Any) -> bytes:
-        data = pickle.dumps(value)
+        return self.seal(pickle.dumps(value))
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` (a pickle) with its seal in front."""
         return hmac.new(self._key, data, hashlib.sha256).digest() + data
 
     def load(self, sealed: bytes, expected: type | tuple[type, ...]) -> Any:
@@ -178,7 +174,7 @@ class _SavedBucket:
             self._settings, self._keys = b"", {}  # write everything again
         settings = _settings_bytes(bucket)
         if settings != self._settings:
-            _replace(self.folder / "bucket.pickle", self._seal.dump(_without_objects(bucket)))
+            _replace(self.folder / "bucket.pickle", self._seal.seal(settings))
             self._settings = settings
         current = dict(bucket.keys.iterlists())
         for name in self._keys.keys() - current.keys():
@@ -202,16 +198,12 @@ def _buckets() -> dict[str, FakeBucket]:
     }
 
 
-def _without_objects(bucket: FakeBucket) -> FakeBucket:
-    """The bucket's settings: without its objects and unfinished multipart uploads."""
+def _settings_bytes(bucket: FakeBucket) -> bytes:
+    """The bucket's settings, pickled: without its objects and unfinished multipart uploads."""
     settings = copy.copy(bucket)
     settings.keys = _VersionedKeyStore()
     settings.multiparts = MultipartDict()
-    return settings
-
-
-def _settings_bytes(bucket: FakeBucket) -> bytes:
-    return pickle.dumps(_without_objects(bucket))
+    return pickle.dumps(settings)
 
 
 def _fingerprint(versions: list[Any]) -> tuple[Any, ...]:

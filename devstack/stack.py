@@ -11,7 +11,6 @@ kept in its own mapping: several stacks can run in one process without touching 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from functools import partial
@@ -22,6 +21,7 @@ from botocore.config import Config
 
 from devstack.backing import BackingProcess
 from devstack.bedrock_emulator import BedrockEmulatorServer
+from devstack.data_dir import private_secret
 from devstack.gateway import GatewayServer
 from devstack.job_runner import WORKER_TIMEOUT_SECONDS, QueuePoller
 from devstack.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
@@ -194,13 +194,7 @@ class LocalStack:
         keeps its own, so the kept bucket's cached images are found again."""
         if self.data_dir is None:
             return secrets.token_hex(32)
-        path = self.data_dir / "cache-secret"
-        if not path.exists():
-            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_hex(32))
-        return path.read_text().strip()
+        return private_secret(self.data_dir / "cache-secret")
 
     def _end_jobs_of_earlier_runs(self) -> None:
         """A kept bucket's unfinished jobs were queued in an earlier run's queue, which is gone:
